@@ -1,0 +1,92 @@
+package translate
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// role is what a span is in a graph run (SPEC §4.1).
+type role uint8
+
+const (
+	roleOther          role = iota // not part of a graph run: ignored and counted
+	roleGraph                      // one run of a graph
+	roleNode                       // one execution of a node
+	roleLLM                        // an LLM call inside a node
+	roleTool                       // a tool call inside a node
+	roleRouter                     // the function choosing a conditional edge
+	roleCheckpointSave             // dashflow checkpoint.save
+)
+
+// spanInfo is a span normalised by its convention's classifier. It is the
+// only thing the translation engine reads about a span: every convention-
+// specific attribute key stays inside the classifiers.
+type spanInfo struct {
+	role         role
+	convention   string
+	ignoreReason string // set when role == roleOther
+
+	span     ptrace.Span
+	resource pcommon.Resource
+
+	traceID          pcommon.TraceID
+	spanID, parentID pcommon.SpanID
+	startNanos       uint64
+	endNanos         uint64
+
+	// threadID as the convention tells it on this span ("" = not told here).
+	// traceWideThread: the id applies to every span of the trace (OpenInference
+	// root session.id, DashFlow checkpoint.save).
+	threadID        string
+	traceWideThread bool
+	// runID as the convention tells it ("" = the trace id identifies the run).
+	runID string
+
+	graphName       string
+	graphSchemaJSON string // GraphSchema JSON when known
+	graphEntryPoint string
+
+	// nodeName: for node spans the node; for llm/tool/router spans a hint of
+	// the enclosing node when the convention says it (parent links win).
+	nodeName string
+	step     int64
+	hasStep  bool
+
+	// State snapshots, raw JSON text ("" = none):
+	//   stateBefore  the full state before this node ran (OpenInference input.value)
+	//   stateAfter   the full state after this node/graph (dashstream.state)
+	//   initialState the run's initial state (dashstream.state.initial)
+	//   finalState   the run's final state (graph output)
+	stateBefore  string
+	stateAfter   string
+	initialState string
+	finalState   string
+
+	// LLM
+	model                                 string
+	inputTokens, outputTokens, totalTokens int64
+	hasTokens                             bool
+	finishReason                          string
+
+	// Tool
+	toolName, callID, arguments, result string
+
+	// Router: the branch it chose (a node name or edge label).
+	routerChoice string
+
+	// Outcome
+	failed        bool
+	errorMessage  string
+	exceptionType string
+	stackTrace    string
+}
+
+// classifier recognises the spans of one convention. classify fills out and
+// returns true when the span belongs to its convention (including spans it
+// recognises as "other" with an ignoreReason); false lets the next convention
+// try. It must not keep references to out after returning, and must never
+// panic on any attribute shape or size.
+type classifier interface {
+	name() string
+	classify(res pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool
+}
