@@ -63,10 +63,10 @@ type spanInfo struct {
 	finalState   string
 
 	// LLM
-	model                                 string
+	model                                  string
 	inputTokens, outputTokens, totalTokens int64
-	hasTokens                             bool
-	finishReason                          string
+	hasTokens                              bool
+	finishReason                           string
 
 	// Tool
 	toolName, callID, arguments, result string
