@@ -79,6 +79,26 @@ type spanInfo struct {
 	errorMessage  string
 	exceptionType string
 	stackTrace    string
+
+	// badReason says why a payload on this span (state, metadata) was
+	// unusable and left empty, e.g. "state_not_json_object"; "" = all fine.
+	// The span still counts with its role: only the bad part is skipped.
+	// Classifiers only check a state's shape (UTF-8, {…}); full JSON
+	// validation is parseState's, which the engine runs on every snapshot.
+	badReason string
+
+	// pseudoNode is set ("__start__" / "__end__") when the span is one of
+	// LangGraph's pseudo-nodes. Such spans have role roleOther (they yield no
+	// node events), keep nodeName/step/threadID, and may carry
+	// invocationInput.
+	pseudoNode string
+
+	// invocationInput is the raw JSON object a graph invocation was called
+	// with (OpenInference/OpenLLMetry graph span input, LangGraph __start__
+	// input). It is the new input of this invocation only, NOT a state
+	// snapshot: on a thread's second invocation the state also holds the
+	// earlier history. The engine may use it only as a hint.
+	invocationInput string
 }
 
 // classifier recognises the spans of one convention. classify fills out and

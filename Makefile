@@ -1,0 +1,94 @@
+# dashstreamexporter development tasks. `make help` lists them.
+
+GO       ?= go
+PROTOC   ?= protoc
+BIN      := $(CURDIR)/.bin
+MODULE   := github.com/dashstream/dashstreamexporter
+PROTO_DIR := dashstream/proto
+
+# Tools built from the tools/ module into .bin/: name=package.
+TOOLS := \
+	protoc-gen-go=google.golang.org/protobuf/cmd/protoc-gen-go \
+	staticcheck=honnef.co/go/tools/cmd/staticcheck \
+	mdatagen=go.opentelemetry.io/collector/cmd/mdatagen \
+	ocb=go.opentelemetry.io/collector/cmd/builder
+
+# Directories with an mdatagen metadata.yaml; `make generate` runs mdatagen
+# in each. Set MDATAGEN_DIRS= to skip it.
+MDATAGEN_DIRS ?= $(patsubst %/,%,$(dir $(wildcard metadata.yaml */metadata.yaml)))
+
+# Extra make targets `make generate` runs after protoc and mdatagen.
+GENERATE_HOOKS ?=
+
+# Fuzzing time per target, and flags for `make bench` (e.g. BENCH_FLAGS='-cpu 1 -count 6').
+FUZZTIME    ?= 20s
+BENCH_FLAGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-15s %s\n", $$1, $$2}'
+
+.PHONY: tools
+tools: ## build the pinned tools of tools/go.mod into .bin/
+	@mkdir -p $(BIN)
+	@cd tools && for t in $(TOOLS); do \
+		$(GO) build -o $(BIN)/$${t%%=*} $${t#*=} || exit 1; \
+	done
+
+.PHONY: generate
+generate: tools ## regenerate protobuf and mdatagen code
+	PATH="$(BIN):$$PATH" $(PROTOC) --proto_path=$(PROTO_DIR) --go_out=. --go_opt=module=$(MODULE) \
+		$(PROTO_DIR)/dashstream.proto
+	@for d in $(MDATAGEN_DIRS); do \
+		echo "mdatagen $$d/metadata.yaml"; \
+		(cd $$d && $(BIN)/mdatagen metadata.yaml) || exit 1; \
+	done
+	@for h in $(GENERATE_HOOKS); do $(MAKE) --no-print-directory $$h || exit 1; done
+
+.PHONY: check-generate
+check-generate: ## fail when `make generate` changes the tree
+	@before="$$(git status --porcelain; git diff | sha256sum)"; \
+	$(MAKE) --no-print-directory generate; \
+	after="$$(git status --porcelain; git diff | sha256sum)"; \
+	if [ "$$before" != "$$after" ]; then \
+		echo "check-generate: generated code is out of date; run 'make generate' and commit:"; \
+		git status --porcelain; exit 1; \
+	fi
+
+.PHONY: build
+build: ## compile every package
+	$(GO) build ./...
+
+.PHONY: test
+test: ## run all tests with the race detector
+	$(GO) test -race ./...
+
+.PHONY: lint
+lint: tools ## gofmt, go vet and staticcheck
+	@out="$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+
+.PHONY: bench
+bench: ## run the benchmarks (BENCH_FLAGS adds flags)
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./...
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME
+	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "fuzz $$dir $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime=$(FUZZTIME) $$dir || exit 1; \
+		done; \
+	done
+
+# End-to-end benchmark (bench/): our collector vs contrib's kafka exporter.
+# Flags for the harness, e.g. BENCH_E2E_FLAGS='-duration 30s -profile'.
+BENCH_E2E_FLAGS ?=
+
+.PHONY: bench-e2e
+bench-e2e: ## measure our collector against contrib's kafka exporter; regenerates docs/BENCHMARKS.md "End to end"
+	$(GO) run ./bench/e2e $(BENCH_E2E_FLAGS)

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/dashstream/dashstreamexporter/bench/internal/workload"
+)
+
+// collectorSpec is one side of the comparison.
+type collectorSpec struct {
+	Name    string // short name: ours, reference
+	Label   string // what the tables call it
+	Bin     string
+	Config  string
+	Decoder func() (recordDecoder, error)
+}
+
+// scenario is one load applied to every collector.
+type scenario struct {
+	Name        string
+	Title       string
+	Workload    workload.Config
+	Rate        float64 // spans/s; 0 = saturation
+	Concurrency int
+	Duration    time.Duration
+	Profile     bool
+}
+
+// live says whether latency is measured (records consumed while the load
+// runs): only at a fixed rate, where the consumer does not steal CPU from a
+// saturated collector.
+func (s scenario) live() bool { return s.Rate > 0 }
+
+// measurement is the outcome of one scenario on one collector.
+type measurement struct {
+	Collector string              `json:"collector"`
+	Scenario  string              `json:"scenario"`
+	Load      workload.LoadResult `json:"load"`
+	// ActiveSeconds runs from the first request to the last record that
+	// reached Kafka (the queue drained).
+	ActiveSeconds       float64     `json:"active_seconds"`
+	CollectorCPUSeconds float64     `json:"collector_cpu_seconds"`
+	KafkaCPUSeconds     float64     `json:"kafka_cpu_seconds"`
+	PeakRSSKiB          int64       `json:"peak_rss_kib"`
+	Kafka               recordStats `json:"kafka"`
+	LatencyP50Ms        float64     `json:"latency_p50_ms"`
+	LatencyP99Ms        float64     `json:"latency_p99_ms"`
+	LatencyMaxMs        float64     `json:"latency_max_ms"`
+	LatencySamples      int         `json:"latency_samples"`
+	LoadAvgBefore       float64     `json:"loadavg_before"`
+	LoadAvgAfter        float64     `json:"loadavg_after"`
+	ProfileTop          string      `json:"profile_top,omitempty"`
+}
+
+// SpansPerSecond is the sustained rate: spans accepted over the time until
+// all of them reached Kafka.
+func (m measurement) SpansPerSecond() float64 {
+	return safeDiv(float64(m.Load.SpansOK), m.ActiveSeconds)
+}
+
+// CPUPerMillionSpans is the collector's CPU-seconds per million spans.
+func (m measurement) CPUPerMillionSpans() float64 {
+	return safeDiv(m.CollectorCPUSeconds, float64(m.Load.SpansOK)) * 1e6
+}
+
+// KafkaCPUPerMillionSpans is the dev Kafka's CPU-seconds per million spans.
+func (m measurement) KafkaCPUPerMillionSpans() float64 {
+	return safeDiv(m.KafkaCPUSeconds, float64(m.Load.SpansOK)) * 1e6
+}
+
+func (m measurement) RecordsPerSecond() float64 {
+	return safeDiv(float64(m.Kafka.Records), m.ActiveSeconds)
+}
+
+func (m measurement) BytesPerSecond() float64 {
+	return safeDiv(float64(m.Kafka.Bytes), m.ActiveSeconds)
+}
+
+func (m measurement) BytesPerSpan() float64 {
+	return safeDiv(float64(m.Kafka.Bytes), float64(m.Load.SpansOK))
+}
+
+// BytesPerStep divides Kafka bytes of the given kinds (all when none) by the
+// node steps sent.
+func (m measurement) BytesPerStep(kinds ...string) float64 {
+	n := m.Kafka.Bytes
+	if len(kinds) > 0 {
+		n = 0
+		for _, k := range kinds {
+			if s := m.Kafka.ByKind[k]; s != nil {
+				n += s.Bytes
+			}
+		}
+	}
+	return safeDiv(float64(n), float64(m.Load.NodeSpansOK))
+}
+
+func safeDiv(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// env is what every measurement shares.
+type env struct {
+	workdir     string
+	devkafka    string
+	loadgen     string
+	brokers     string
+	otlp        string
+	pprof       string
+	clockTicks  float64
+	drainStable time.Duration
+	warmup      time.Duration
+	log         io.Writer
+}
+
+// measure runs one scenario against one collector with a fresh dev Kafka,
+// and stops everything it started before returning.
+func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurement, error) {
+	m := measurement{Collector: c.Name, Scenario: sc.Name}
+	topic := fmt.Sprintf("bench-%s-%s", sc.Name, c.Name)
+	logBase := filepath.Join(e.workdir, "logs", sc.Name+"-"+c.Name)
+	if err := os.MkdirAll(filepath.Dir(logBase), 0o755); err != nil {
+		return m, fmt.Errorf("creating log directory: %w", err)
+	}
+
+	kafka, err := startChild(ctx, "devkafka", logBase+"-devkafka.log", nil, "devkafka ready",
+		e.devkafka, "-listen", e.brokers, "-topics", topic, "-partitions", "3")
+	if err != nil {
+		return m, err
+	}
+	defer kafka.stop()
+
+	col, err := startChild(ctx, c.Name, logBase+"-collector.log", []string{
+		"BENCH_OTLP_ENDPOINT=" + e.otlp,
+		"BENCH_KAFKA_BROKERS=" + e.brokers,
+		"BENCH_TOPIC=" + topic,
+		"BENCH_PPROF_ENDPOINT=" + e.pprof,
+	}, "", c.Bin, "--config", c.Config)
+	if err != nil {
+		return m, err
+	}
+	defer col.stop()
+	if err := waitTCP(ctx, e.otlp, col, 90*time.Second); err != nil {
+		return m, err
+	}
+
+	admin, err := kgo.NewClient(kgo.SeedBrokers(e.brokers))
+	if err != nil {
+		return m, fmt.Errorf("admin client: %w", err)
+	}
+	defer admin.Close()
+
+	decode, err := c.Decoder()
+	if err != nil {
+		return m, err
+	}
+	var cons *consumer
+	if sc.live() {
+		if cons, err = startConsumer(ctx, e.brokers, topic, decode, true); err != nil {
+			return m, err
+		}
+	}
+
+	m.LoadAvgBefore = loadAverage()
+	cpu0, err := procCPU(col.pid(), e.clockTicks)
+	if err != nil {
+		return m, err
+	}
+	kcpu0, err := procCPU(kafka.pid(), e.clockTicks)
+	if err != nil {
+		return m, err
+	}
+
+	profDone := make(chan string, 1)
+	if sc.Profile {
+		go func() { profDone <- profile(ctx, e, c, sc, logBase) }()
+	} else {
+		profDone <- ""
+	}
+
+	args := loadgenArgs(e.otlp, sc)
+	fmt.Fprintf(e.log, "  %s: loadgen %v\n", c.Name, args)
+	lgLog, err := os.Create(logBase + "-loadgen.log")
+	if err != nil {
+		return m, fmt.Errorf("creating loadgen log: %w", err)
+	}
+	defer lgLog.Close()
+	out, err := runOutput(ctx, lgLog, append([]string{e.loadgen}, args...)...)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &m.Load); err != nil {
+		return m, fmt.Errorf("reading loadgen result %q: %w", out, err)
+	}
+
+	total, lastChange, err := drain(ctx, e, admin, topic)
+	if err != nil {
+		return m, err
+	}
+	m.ActiveSeconds = lastChange.Sub(time.Unix(0, m.Load.StartUnixNano)).Seconds()
+	cpu1, err := procCPU(col.pid(), e.clockTicks)
+	if err != nil {
+		return m, err
+	}
+	kcpu1, err := procCPU(kafka.pid(), e.clockTicks)
+	if err != nil {
+		return m, err
+	}
+	m.CollectorCPUSeconds = cpu1 - cpu0
+	m.KafkaCPUSeconds = kcpu1 - kcpu0
+	if m.PeakRSSKiB, err = procPeakRSS(col.pid()); err != nil {
+		return m, err
+	}
+	m.LoadAvgAfter = loadAverage()
+	m.ProfileTop = <-profDone
+
+	if cons == nil {
+		if cons, err = startConsumer(ctx, e.brokers, topic, decode, false); err != nil {
+			return m, err
+		}
+	}
+	stats, err := cons.waitFor(ctx, total, 5*time.Minute)
+	m.Kafka = stats
+	if err != nil {
+		return m, err
+	}
+	lat := warmLatencies(stats.Latencies, time.Unix(0, m.Load.StartUnixNano).Add(e.warmup))
+	slices.Sort(lat)
+	m.LatencySamples = len(lat)
+	m.LatencyP50Ms = ms(quantile(lat, 0.50))
+	m.LatencyP99Ms = ms(quantile(lat, 0.99))
+	if len(lat) > 0 {
+		m.LatencyMaxMs = ms(lat[len(lat)-1])
+	}
+	return m, nil
+}
+
+// warmLatencies keeps the samples of spans that ended after the warm-up:
+// connection setup, metadata fetches and first allocations of both
+// collectors are not what a steady moderate load sees.
+func warmLatencies(samples []latencySample, notBefore time.Time) []time.Duration {
+	out := make([]time.Duration, 0, len(samples))
+	for _, s := range samples {
+		if !s.end.Before(notBefore) {
+			out = append(out, s.d)
+		}
+	}
+	return out
+}
+
+// drain polls the topic's end offsets until they stop moving, and returns
+// the record count and when it last grew.
+func drain(ctx context.Context, e env, admin *kgo.Client, topic string) (int64, time.Time, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	var last int64 = -1
+	lastChange := time.Now()
+	for {
+		n, err := endOffsets(ctx, admin, topic)
+		if err != nil {
+			return 0, time.Time{}, err
+		}
+		now := time.Now()
+		if n != last {
+			last, lastChange = n, now
+		} else if n > 0 && now.Sub(lastChange) >= e.drainStable {
+			return n, lastChange, nil
+		}
+		if now.After(deadline) {
+			return n, lastChange, fmt.Errorf("topic %s still changing or empty (%d records) after 3m", topic, n)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, time.Time{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func loadgenArgs(endpoint string, sc scenario) []string {
+	w := sc.Workload
+	return []string{
+		"-endpoint", endpoint,
+		"-duration", sc.Duration.String(),
+		"-rate", strconv.FormatFloat(sc.Rate, 'f', -1, 64),
+		"-concurrency", strconv.Itoa(sc.Concurrency),
+		"-kind", w.Kind,
+		"-pattern", w.Pattern,
+		"-threads", strconv.Itoa(w.Threads),
+		"-nodes", strconv.Itoa(w.Nodes),
+		"-state-bytes", strconv.Itoa(w.StateBytes),
+		"-message-bytes", strconv.Itoa(w.MessageBytes),
+		"-node-duration", w.NodeDuration.String(),
+		"-seed", strconv.FormatUint(w.Seed, 10),
+	}
+}
+
+// profile takes a CPU profile of the collector over the middle of the run
+// (pprof extension) and returns the path of its `go tool pprof -top` text,
+// or an explanation when it could not.
+func profile(ctx context.Context, e env, c collectorSpec, sc scenario, logBase string) string {
+	const skip = 3 * time.Second
+	secs := int((sc.Duration - 2*skip).Seconds())
+	if secs < 3 {
+		return "profile skipped: run too short"
+	}
+	select {
+	case <-ctx.Done():
+		return "profile skipped: cancelled"
+	case <-time.After(skip):
+	}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.pprof, secs)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "profile failed: " + err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "profile failed: " + err.Error()
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "profile failed: HTTP " + resp.Status
+	}
+	path := logBase + "-cpu.pprof"
+	f, err := os.Create(path)
+	if err != nil {
+		return "profile failed: " + err.Error()
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return "profile failed: " + err.Error()
+	}
+	if err := f.Close(); err != nil {
+		return "profile failed: " + err.Error()
+	}
+	top := logBase + "-cpu-top.txt"
+	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=40", c.Bin, path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("profile saved to %s; pprof -top failed: %v", path, err)
+	}
+	if err := os.WriteFile(top, out, 0o644); err != nil {
+		return "profile top not written: " + err.Error()
+	}
+	return top
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }

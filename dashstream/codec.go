@@ -1,0 +1,249 @@
+package dashstream
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
+)
+
+// Record framing (SPEC §3 "Record value"): the first byte of a Kafka record
+// value says how the DashStreamMessage that follows is stored.
+const (
+	// FrameNone is followed by the protobuf message as is.
+	FrameNone byte = 0x00
+	// FrameZstd is followed by exactly one zstd frame that declares its
+	// content size and decompresses to the protobuf message.
+	FrameZstd byte = 0x01
+)
+
+// MaxMessageBytes is the largest uncompressed protobuf message any DashStream
+// consumer accepts (the Rust consumer rejects larger ones).
+const MaxMessageBytes = 1 << 20
+
+// DefaultCompressionThreshold is the protobuf size above which compression is
+// attempted.
+const DefaultCompressionThreshold = 512
+
+// Errors returned (wrapped, with detail) by the codec. Callers tell them apart
+// with errors.Is: a corrupt record is skipped, a too-large one is a size
+// problem the producer must avoid.
+var (
+	ErrCorrupt        = errors.New("dashstream: corrupt record")
+	ErrTooLarge       = errors.New("dashstream: message too large")
+	ErrInvalidMessage = errors.New("dashstream: invalid message")
+)
+
+// maxZstdWindow bounds the history window a zstd frame may ask for; 8 MiB is
+// what the zstd format recommends every decoder to support.
+const maxZstdWindow = 8 << 20
+
+// EncoderOptions configures an Encoder. The zero value disables compression;
+// DefaultEncoderOptions gives what SPEC §3 prescribes.
+type EncoderOptions struct {
+	// Compression enables zstd frames for messages above the threshold.
+	Compression bool
+	// CompressionThreshold: only protobufs strictly larger than this many
+	// bytes are compressed. 0 means DefaultCompressionThreshold.
+	CompressionThreshold int
+}
+
+// DefaultEncoderOptions returns compression on with a 512-byte threshold.
+func DefaultEncoderOptions() EncoderOptions {
+	return EncoderOptions{Compression: true, CompressionThreshold: DefaultCompressionThreshold}
+}
+
+// Encoder turns messages into framed record values. It is safe for
+// concurrent use on different messages.
+type Encoder struct {
+	compress  bool
+	threshold int
+	zenc      *zstd.Encoder
+	marshal   proto.MarshalOptions
+}
+
+// NewEncoder validates the options and prepares the shared zstd encoder.
+func NewEncoder(o EncoderOptions) (*Encoder, error) {
+	if o.CompressionThreshold < 0 {
+		return nil, fmt.Errorf("dashstream: compression threshold %d is negative", o.CompressionThreshold)
+	}
+	if o.CompressionThreshold == 0 {
+		o.CompressionThreshold = DefaultCompressionThreshold
+	}
+	e := &Encoder{
+		compress:  o.Compression,
+		threshold: o.CompressionThreshold,
+		marshal:   proto.MarshalOptions{Deterministic: true},
+	}
+	if o.Compression {
+		// Single-segment frames always carry the content size, which the
+		// DashFlow UI requires; EncodeAll is safe to call concurrently.
+		zenc, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithZeroFrames(true),
+			zstd.WithSingleSegment(true),
+			zstd.WithEncoderCRC(true),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("dashstream: creating zstd encoder: %w", err)
+		}
+		e.zenc = zenc
+	}
+	return e, nil
+}
+
+// Encode marshals msg deterministically and frames it. When it compresses it
+// sets the header's compression to ZSTD before marshaling; otherwise it sets
+// it to NONE, so on return the header always matches the frame chosen.
+// Encode mutates msg's header, so one message must not be encoded from two
+// goroutines at once.
+func (e *Encoder) Encode(msg *dashstreampb.DashStreamMessage) ([]byte, error) {
+	h := HeaderOf(msg)
+	if h == nil {
+		if MessageTypeOf(msg) == dashstreampb.MessageType_MESSAGE_TYPE_UNSPECIFIED {
+			return nil, fmt.Errorf("%w: no message set", ErrInvalidMessage)
+		}
+		return nil, fmt.Errorf("%w: %s without header", ErrInvalidMessage, MessageTypeOf(msg))
+	}
+
+	h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
+	plain, err := e.marshal.MarshalAppend([]byte{FrameNone}, msg)
+	if err != nil {
+		return nil, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
+	}
+	if n := len(plain) - 1; n > MaxMessageBytes {
+		return nil, fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, MessageTypeOf(msg), n, MaxMessageBytes)
+	}
+	if !e.compress || len(plain)-1 <= e.threshold {
+		return plain, nil
+	}
+
+	h.Compression = dashstreampb.CompressionType_COMPRESSION_ZSTD
+	pb, err := e.marshal.Marshal(msg)
+	if err != nil {
+		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
+		return nil, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
+	}
+	if len(pb) > MaxMessageBytes {
+		// The compression field made it two bytes too big: send it plain.
+		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
+		return plain, nil
+	}
+	framed := e.zenc.EncodeAll(pb, append(make([]byte, 0, len(plain)), FrameZstd))
+	if len(framed) >= len(plain) {
+		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
+		return plain, nil
+	}
+	return framed, nil
+}
+
+// DecoderOptions configures a Decoder.
+type DecoderOptions struct {
+	// MaxMessageBytes bounds the uncompressed protobuf accepted;
+	// 0 means MaxMessageBytes (1 MiB).
+	MaxMessageBytes int
+}
+
+// Decoder parses record values of any framing. It is safe for concurrent use.
+type Decoder struct {
+	max  int
+	zdec *zstd.Decoder
+}
+
+// NewDecoder prepares a decoder whose memory use per record is bounded by
+// the message limit, whatever the input claims.
+func NewDecoder(o DecoderOptions) (*Decoder, error) {
+	if o.MaxMessageBytes < 0 {
+		return nil, fmt.Errorf("dashstream: max message bytes %d is negative", o.MaxMessageBytes)
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = MaxMessageBytes
+	}
+	zdec, err := zstd.NewReader(nil,
+		zstd.WithDecoderMaxMemory(uint64(o.MaxMessageBytes)),
+		zstd.WithDecoderMaxWindow(maxZstdWindow),
+		zstd.WithDecodeAllCapLimit(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dashstream: creating zstd decoder: %w", err)
+	}
+	return &Decoder{max: o.MaxMessageBytes, zdec: zdec}, nil
+}
+
+// Decode parses one record value: a 0x00 or 0x01 frame, or a legacy
+// unframed protobuf (first byte a length-delimited tag of fields 1–9).
+// Errors wrap ErrCorrupt or ErrTooLarge.
+func (d *Decoder) Decode(value []byte) (*dashstreampb.DashStreamMessage, error) {
+	if len(value) == 0 {
+		return nil, fmt.Errorf("%w: empty record", ErrCorrupt)
+	}
+	var pb []byte
+	switch b := value[0]; {
+	case b == FrameNone:
+		pb = value[1:]
+	case b == FrameZstd:
+		var err error
+		if pb, err = d.decompress(value[1:]); err != nil {
+			return nil, err
+		}
+	case isLegacyTag(b):
+		pb = value
+	default:
+		return nil, fmt.Errorf("%w: unknown frame marker 0x%02x", ErrCorrupt, b)
+	}
+	if len(pb) > d.max {
+		return nil, fmt.Errorf("%w: message is %d bytes, limit %d", ErrTooLarge, len(pb), d.max)
+	}
+	msg := &dashstreampb.DashStreamMessage{}
+	if err := proto.Unmarshal(pb, msg); err != nil {
+		return nil, fmt.Errorf("%w: protobuf: %v", ErrCorrupt, err)
+	}
+	if msg.GetMessage() == nil {
+		return nil, fmt.Errorf("%w: no message set", ErrCorrupt)
+	}
+	return msg, nil
+}
+
+// decompress checks the zstd frame header before decoding anything, so a
+// frame claiming a huge size costs nothing, and decodes into a buffer whose
+// capacity is the declared size, so a frame that lies cannot grow it.
+func (d *Decoder) decompress(frame []byte) ([]byte, error) {
+	var zh zstd.Header
+	if err := zh.Decode(frame); err != nil {
+		return nil, fmt.Errorf("%w: zstd frame header: %v", ErrCorrupt, err)
+	}
+	switch {
+	case zh.Skippable:
+		return nil, fmt.Errorf("%w: skippable zstd frame", ErrCorrupt)
+	case zh.DictionaryID != 0:
+		return nil, fmt.Errorf("%w: zstd frame needs dictionary %d", ErrCorrupt, zh.DictionaryID)
+	case !zh.HasFCS:
+		return nil, fmt.Errorf("%w: zstd frame does not declare its content size", ErrCorrupt)
+	case zh.FrameContentSize > uint64(d.max):
+		return nil, fmt.Errorf("%w: zstd frame declares %d bytes, limit %d", ErrTooLarge, zh.FrameContentSize, d.max)
+	}
+	want := int(zh.FrameContentSize)
+	out, err := d.zdec.DecodeAll(frame, make([]byte, 0, want))
+	if err != nil {
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrFrameSizeExceeded) {
+			// A frame that lies about its size is corrupt; decoding stopped
+			// at the declared size, so it cost no more than an honest one.
+			return nil, fmt.Errorf("%w: zstd frame decodes beyond its declared %d bytes", ErrCorrupt, want)
+		}
+		return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+	}
+	if len(out) != want {
+		return nil, fmt.Errorf("%w: zstd frame declared %d bytes, produced %d", ErrCorrupt, want, len(out))
+	}
+	return out, nil
+}
+
+// isLegacyTag reports whether b is the tag byte of a length-delimited field
+// 1–9 of DashStreamMessage, i.e. the start of an unframed record written
+// before framing existed.
+func isLegacyTag(b byte) bool {
+	return b&0x07 == 2 && b>>3 >= 1 && b>>3 <= 9
+}

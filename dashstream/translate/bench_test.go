@@ -1,0 +1,127 @@
+package translate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// benchEventSpans builds one call of event-only spans: a graph run of nodes
+// with llm and tool children, no state.
+func benchEventSpans(run string, nodes int) ptrace.Traces {
+	var spans []sp
+	spans = append(spans, sp{trace: run, id: "graph", name: "graph", start: 0, end: int64(nodes*100 + 10),
+		attrs: map[string]any{"dashstream.span.kind": "graph", "dashstream.thread_id": "bench-" + run, "dashstream.graph.name": "bench"}})
+	for i := 0; i < nodes; i++ {
+		n := fmt.Sprintf("node%d", i)
+		spans = append(spans,
+			sp{trace: run, id: n, parent: "graph", name: n, start: int64(i*100 + 1), end: int64(i*100 + 90),
+				attrs: map[string]any{"dashstream.span.kind": "node", "dashstream.node.name": n, "dashstream.step": i + 1}},
+			sp{trace: run, id: n + "-llm", parent: n, name: "chat", start: int64(i*100 + 2), end: int64(i*100 + 50),
+				attrs: map[string]any{"dashstream.span.kind": "llm", "dashstream.llm.model": "gpt-4o-mini",
+					"dashstream.llm.input_tokens": 100, "dashstream.llm.output_tokens": 20, "dashstream.llm.finish_reason": "stop"}},
+			sp{trace: run, id: n + "-tool", parent: n, name: "search", start: int64(i*100 + 51), end: int64(i*100 + 80),
+				attrs: map[string]any{"dashstream.span.kind": "tool", "dashstream.tool.name": "search",
+					"dashstream.tool.call_id": "call-1", "dashstream.tool.arguments": `{"q":"weather in Paris"}`,
+					"dashstream.tool.result": `{"temp":21}`}},
+		)
+	}
+	return buildTraces(spans...)
+}
+
+// BenchmarkTranslateEventSpans: ns and allocs per event-only span.
+func BenchmarkTranslateEventSpans(b *testing.B) {
+	tr := newTestTranslator(b, DefaultConfig())
+	const nodes = 20
+	tds := make([]ptrace.Traces, 64)
+	for i := range tds {
+		tds[i] = benchEventSpans(fmt.Sprintf("r%d", i), nodes)
+	}
+	spans := tds[0].SpanCount()
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu0 := cpuNanos()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := tr.Translate(ctx, tds[i%len(tds)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		res.Release()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+	b.ReportMetric(float64(cpuNanos()-cpu0)/float64(b.N*spans), "cpu-ns/span")
+	b.ReportMetric(float64(b.N*spans), "spans")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkTranslateNodeSpan4KiBState: node spans carrying a 4 KiB state of
+// which one field changes from span to span.
+func BenchmarkTranslateNodeSpan4KiBState(b *testing.B) {
+	tr := newTestTranslator(b, DefaultConfig())
+	var fields []string
+	for i := 0; len(strings.Join(fields, ",")) < 4000; i++ {
+		fields = append(fields, fmt.Sprintf(`"field_%03d":"value number %03d of the benchmark state"`, i, i))
+	}
+	base := strings.Join(fields, ",")
+	const perCall = 50
+	// Steps only grow within a run (an older step would be a late node with
+	// no diff), so every measured call brings new steps: build them all
+	// before the timer starts.
+	calls := b.N/perCall + 2
+	tds := make([]ptrace.Traces, calls)
+	step := 0
+	for c := range tds {
+		spans := make([]sp, 0, perCall)
+		for i := 0; i < perCall; i++ {
+			step++
+			state := fmt.Sprintf(`{"counter":%d,%s}`, step, base)
+			spans = append(spans, sp{trace: "bench-state", id: fmt.Sprintf("n%d", step), name: "work",
+				start: int64(step * 10), end: int64(step*10 + 5),
+				attrs: map[string]any{"dashstream.span.kind": "node", "dashstream.thread_id": "bench-state",
+					"dashstream.run_id": "bench-state", "dashstream.node.name": "work", "dashstream.step": step, "dashstream.state": state}})
+		}
+		tds[c] = buildTraces(spans...)
+	}
+	ctx := context.Background()
+	// Warm the session so every measured span is a one-field patch.
+	res, _ := tr.Translate(ctx, tds[0])
+	res.Release()
+	var diffs, full int64
+	b.ReportAllocs()
+	cpu0 := cpuNanos()
+	b.ResetTimer()
+	n := 0
+	for c := 1; n < b.N; c++ {
+		res, err := tr.Translate(ctx, tds[c])
+		if err != nil {
+			b.Fatal(err)
+		}
+		diffs += res.Stats.StateDiffsPatch
+		full += res.Stats.StateDiffsFull
+		res.Release()
+		n += perCall
+	}
+	b.StopTimer()
+	if full != 0 || diffs != int64(n) {
+		b.Fatalf("%d patches and %d full states for %d spans, want one patch per span", diffs, full, n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/span")
+	b.ReportMetric(float64(cpuNanos()-cpu0)/float64(n), "cpu-ns/span")
+	b.ReportMetric(0, "ns/op")
+}
+
+// cpuNanos is the CPU time (user + system) the process has used: on a
+// shared machine wall time per span also counts other processes' load.
+func cpuNanos() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}

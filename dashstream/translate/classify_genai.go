@@ -1,0 +1,89 @@
+package translate
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// genAIClassifier recognises spans of the OpenTelemetry GenAI semantic
+// conventions by gen_ai.operation.name:
+//   - invoke_workflow = graph (gen_ai.workflow.name);
+//   - invoke_agent = node named by gen_ai.agent.name (or the span name
+//     "invoke_agent <name>"), but the graph when it is a trace root;
+//   - execute_tool = tool; chat / text_completion / generate_content = llm;
+//   - anything else (embeddings, create_agent, retrieval, …) = other.
+//
+// The conventions carry no state, no step and no router: conditional edges
+// show up as plain edges. Thread = gen_ai.conversation.id.
+type genAIClassifier struct{}
+
+func newGenAIClassifier() classifier { return genAIClassifier{} }
+
+func (genAIClassifier) name() string { return ConventionGenAI }
+
+func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
+	attrs := span.Attributes()
+	op := strings.ToLower(strings.TrimSpace(attrStr(attrs, genAIKeyOperation)))
+	if op == "" {
+		return false
+	}
+	fillCommon(res, span, ConventionGenAI, out)
+	fillOutcome(span, out)
+	if out.failed && out.exceptionType == "" {
+		// error.type is the GenAI conventions' error class.
+		out.exceptionType = attrStr(attrs, genAIKeyErrorType)
+		if out.errorMessage == "" {
+			out.errorMessage = out.exceptionType
+		}
+	}
+	out.threadID = attrStr(attrs, genAIKeyConversationID)
+
+	switch {
+	case op == "invoke_workflow":
+		out.role = roleGraph
+		out.graphName = attrStr(attrs, genAIKeyWorkflowName)
+		if out.graphName == "" {
+			out.graphName, _ = stripOperation(span.Name(), "invoke_workflow")
+		}
+		out.traceWideThread = out.threadID != ""
+	case op == "invoke_agent":
+		name := attrStr(attrs, genAIKeyAgentName)
+		if name == "" {
+			name, _ = stripOperation(span.Name(), "invoke_agent")
+		}
+		if span.ParentSpanID().IsEmpty() {
+			out.role = roleGraph
+			out.graphName = name
+			out.traceWideThread = out.threadID != ""
+			return true
+		}
+		if name == "" {
+			out.role = roleOther
+			out.ignoreReason = "gen_ai_agent_unnamed"
+			return true
+		}
+		out.role = roleNode
+		out.nodeName = name
+	case op == "execute_tool":
+		out.role = roleTool
+		out.toolName = attrStr(attrs, genAIKeyToolName)
+		if out.toolName == "" {
+			out.toolName, _ = stripOperation(span.Name(), "execute_tool")
+		}
+		if out.toolName == "" {
+			out.toolName = span.Name()
+		}
+		out.callID = attrStr(attrs, genAIKeyToolCallID)
+		out.arguments = attrStr(attrs, genAIKeyToolArguments)
+		out.result = attrStr(attrs, genAIKeyToolResult)
+	case op == "chat" || op == "text_completion" || op == "generate_content":
+		out.role = roleLLM
+		genAILLM(attrs, out)
+	default:
+		out.role = roleOther
+		out.ignoreReason = "gen_ai_" + sanitizeReason(op)
+	}
+	return true
+}

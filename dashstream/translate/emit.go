@@ -1,0 +1,679 @@
+package translate
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/dashstream/dashstreamexporter/dashstream"
+	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
+)
+
+// emitter builds one thread's messages of one call, in order, under the
+// thread's session lock, and encodes each into a record exactly once.
+type emitter struct {
+	t   *Translator
+	ctx context.Context
+	s   *session
+	res *Result
+	key []byte
+
+	// traceparent cache for consecutive records of the same source span
+	tpSpan *spanInfo
+	tp     []Header
+}
+
+// thread emits every run of the thread, runs by first start time.
+func (e *emitter) thread(tw *threadWork) {
+	e.key = []byte(tw.id)
+	for _, rw := range tw.runs {
+		e.run(rw)
+	}
+}
+
+// run emits one run's part of this call (SPEC §4.4).
+func (e *emitter) run(rw *runWork) {
+	rs := e.s.runs.get(rw.runID)
+	for _, m := range rw.routers {
+		rs.addRouter(m)
+	}
+	if !rs.started {
+		e.graphStart(rw, rs)
+	}
+	// Group node executions sharing a step (parallel), and interleave the
+	// spans without a node (orphans, pseudo-nodes) by start time.
+	bySteps := allHaveSteps(rw.nodes)
+	oi, pi := 0, 0
+	for i := 0; i < len(rw.nodes); {
+		j := i + 1
+		if bySteps {
+			for j < len(rw.nodes) && rw.nodes[j].si.step == rw.nodes[i].si.step {
+				j++
+			}
+		}
+		group := rw.nodes[i:j]
+		start := group[0].si.startNanos
+		for ; pi < len(rw.pseudo) && rw.pseudo[pi].startNanos <= start; pi++ {
+			e.pseudoNode(rw, rs, rw.pseudo[pi])
+		}
+		for ; oi < len(rw.orphans) && rw.orphans[oi].startNanos < start; oi++ {
+			e.children(rw, rs, []*spanInfo{rw.orphans[oi]}, rw.orphans[oi].nodeName)
+		}
+		e.group(rw, rs, group)
+		i = j
+	}
+	for ; pi < len(rw.pseudo); pi++ {
+		e.pseudoNode(rw, rs, rw.pseudo[pi])
+	}
+	if oi < len(rw.orphans) {
+		rest := rw.orphans[oi:]
+		for _, o := range rest {
+			e.children(rw, rs, []*spanInfo{o}, o.nodeName)
+		}
+	}
+	if rw.graph != nil {
+		e.graphEnd(rw, rs)
+	}
+}
+
+// graphStart emits the run's only GRAPH_START and resets the diff base to
+// exactly what it carries (SPEC §4.5).
+func (e *emitter) graphStart(rw *runWork, rs *runState) {
+	rs.started = true
+	src := rw.firstSpan
+	if rw.graph != nil {
+		src = rw.graph
+	}
+	ab := e.attrs(6)
+	ab.str("graph_name", rw.graphName)
+	ab.str("run_id", rw.runID)
+	if schema := rw.schemaJSON; schema != "" {
+		if len(schema) > e.t.cfg.AttributeMaxBytes {
+			e.t.bad(&e.res.Stats, "schema_too_large", src)
+		} else if v, err := dashstream.ParseJSONString(schema, dashstream.ParseOptions{MaxDepth: maxStateDepth}); err != nil {
+			e.t.bad(&e.res.Stats, "schema_not_json", src)
+		} else {
+			text := string(dashstream.MarshalJSON(v))
+			sum := sha256.Sum256([]byte(text))
+			ab.strRaw("graph_schema_json", text)
+			ab.strRaw("schema_id", hex.EncodeToString(sum[:]))
+		}
+	}
+	raw := rw.initialState
+	if raw == "" && len(rw.nodes) > 0 {
+		raw = rw.nodes[0].si.stateBefore
+	}
+	var base any
+	if raw != "" {
+		v, reason := parseState(raw, e.t.cfg.StateMaxBytes)
+		if reason != "" {
+			e.t.bad(&e.res.Stats, reason, src)
+		} else {
+			if e.t.red.mayNeedRedaction(raw) {
+				_, n := e.t.red.redactJSON(v)
+				e.res.Stats.Redactions += int64(n)
+			}
+			text := dashstream.MarshalJSON(v)
+			if len(text) > e.t.cfg.AttributeMaxBytes {
+				// A JSON document cannot be truncated: leave it out; the
+				// base is {} and the next StateDiff carries the state.
+				e.t.bad(&e.res.Stats, "initial_state_too_large", src)
+			} else {
+				ab.strRaw("initial_state_json", string(text))
+				base = v
+			}
+		}
+	}
+	if base == nil {
+		base = dashstream.NewObject(0)
+	}
+	ok := e.event(pb.EventType_EVENT_TYPE_GRAPH_START, "", rw.firstStart, src, ab.done(), 0, "")
+	e.s.state, e.s.hasBase = base, true
+	if ok {
+		e.s.resync = false
+	}
+}
+
+// graphEnd emits the final state and GRAPH_END / GRAPH_ERROR once per run.
+func (e *emitter) graphEnd(rw *runWork, rs *runState) {
+	g := rw.graph
+	if rs.ended {
+		e.t.bad(&e.res.Stats, "duplicate_graph_span", g)
+		return
+	}
+	rs.ended = true
+	if g.finalState != "" {
+		rs.hasStatePos, rs.maxStatePos, rs.maxStateTime = true, math.MaxInt64, math.MaxUint64
+		e.snapshot(g.finalState, g.endNanos, g, rw.runID, "", "")
+	}
+	dur := durationMicros(g)
+	ab := e.attrs(3)
+	if g.failed {
+		ab.str("error", nonEmpty(g.errorMessage, "error"))
+		ab.str("exception_type", g.exceptionType)
+		e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", g.endNanos, g, ab.done(), dur, "")
+		return
+	}
+	ab.float("duration_us", float64(dur))
+	e.event(pb.EventType_EVENT_TYPE_GRAPH_END, "", g.endNanos, g, ab.done(), dur, "")
+}
+
+// group emits one step's node executions: edges from the previous step,
+// PARALLEL_START/END around several distinct nodes, then each execution
+// (the same node twice in a step is a retry, not parallelism).
+func (e *emitter) group(rw *runWork, rs *runState, group []*nodeExec) {
+	names := distinctNames(group)
+	advanced := e.edges(rs, group, names)
+	parallel := len(names) > 1
+	if parallel {
+		ab := e.attrs(2)
+		ab.str("nodes", strings.Join(names, ","))
+		ab.int("step", group[0].si.step)
+		e.event(pb.EventType_EVENT_TYPE_PARALLEL_START, "", group[0].si.startNanos, group[0].si, ab.done(), 0, "")
+	}
+	var end uint64
+	for _, ne := range group {
+		e.node(rw, rs, ne)
+		end = max(end, ne.si.endNanos)
+	}
+	if advanced {
+		rs.lastFailed = group[len(group)-1].si.failed
+	}
+	if parallel {
+		ab := e.attrs(2)
+		ab.str("nodes", strings.Join(names, ","))
+		ab.int("step", group[0].si.step)
+		e.event(pb.EventType_EVENT_TYPE_PARALLEL_END, "", end, group[len(group)-1].si, ab.done(), 0, "")
+	}
+}
+
+// distinctNames returns the node names of a group, first occurrence order.
+func distinctNames(group []*nodeExec) []string {
+	names := make([]string, 0, len(group))
+	for _, ne := range group {
+		if !slices.Contains(names, ne.si.nodeName) {
+			names = append(names, ne.si.nodeName)
+		}
+	}
+	return names
+}
+
+// edges emits EDGE_TRAVERSAL / CONDITIONAL_BRANCH from the run's previous
+// step (possibly emitted in an earlier call) to this group, when the group
+// comes after it; a late group (its successors already emitted) gets none,
+// and neither does the retry of a node that just failed. It reports whether
+// the group became the run's latest step.
+func (e *emitter) edges(rs *runState, group []*nodeExec, names []string) bool {
+	first := group[0].si
+	var advanced bool
+	switch {
+	case !rs.haveLastNode:
+		advanced = true
+	case first.hasStep && rs.lastHasStep:
+		advanced = first.step > rs.lastStep
+	default:
+		advanced = first.startNanos > rs.lastStart
+	}
+	if !advanced {
+		return false
+	}
+	retry := rs.lastFailed && len(rs.lastNodes) == 1 && len(names) == 1 && names[0] == rs.lastNodes[0]
+	if rs.haveLastNode && !retry {
+		for _, from := range rs.lastNodes {
+			m, conditional := rs.router(from, rs.lastStep, rs.lastHasStep)
+			for _, to := range names {
+				ne := firstNamed(group, to)
+				ab := e.attrs(4)
+				ab.str("from", from)
+				ab.str("to", to)
+				typ := pb.EventType_EVENT_TYPE_EDGE_TRAVERSAL
+				if conditional {
+					typ = pb.EventType_EVENT_TYPE_CONDITIONAL_BRANCH
+					ab.str("condition", nonEmpty(m.condition, m.choice))
+					ab.str("branch", m.choice)
+				}
+				e.event(typ, from, ne.si.startNanos, ne.si, ab.done(), 0, "")
+			}
+		}
+	}
+	rs.lastNodes = append(rs.lastNodes[:0], names...)
+	var last uint64
+	for _, ne := range group {
+		last = max(last, ne.si.startNanos)
+	}
+	rs.lastStep, rs.lastHasStep, rs.lastStart, rs.haveLastNode = first.step, first.hasStep, last, true
+	return true
+}
+
+func firstNamed(group []*nodeExec, name string) *nodeExec {
+	for _, ne := range group {
+		if ne.si.nodeName == name {
+			return ne
+		}
+	}
+	return group[0]
+}
+
+// node emits one node execution: state before, NODE_START, nested events,
+// state after, NODE_END or NODE_ERROR (+ Error).
+func (e *emitter) node(rw *runWork, rs *runState, ne *nodeExec) {
+	si := ne.si
+	step := ""
+	if si.hasStep {
+		step = strconv.FormatInt(si.step, 10)
+	}
+	if si.stateBefore != "" && forward(rs, si, false) {
+		e.snapshot(si.stateBefore, si.startNanos, si, rw.runID, si.nodeName, step)
+	}
+	ab := e.attrs(1)
+	if si.hasStep {
+		ab.int("step", si.step)
+	}
+	e.event(pb.EventType_EVENT_TYPE_NODE_START, si.nodeName, si.startNanos, si, ab.done(), 0, "")
+	e.children(rw, rs, ne.children, si.nodeName)
+	if si.stateAfter != "" && forward(rs, si, true) {
+		e.snapshot(si.stateAfter, si.endNanos, si, rw.runID, si.nodeName, step)
+	}
+	dur := durationMicros(si)
+	ab = e.attrs(3)
+	if si.failed {
+		ab.str("error", nonEmpty(si.errorMessage, "error"))
+		ab.str("exception_type", si.exceptionType)
+		if si.hasStep {
+			ab.int("step", si.step)
+		}
+		e.event(pb.EventType_EVENT_TYPE_NODE_ERROR, si.nodeName, si.endNanos, si, ab.done(), dur, "")
+		if si.stackTrace != "" || si.exceptionType != "" {
+			e.errorMessage(rw, si)
+		}
+		return
+	}
+	ab.float("duration_us", float64(dur))
+	if si.hasStep {
+		ab.int("step", si.step)
+	}
+	e.event(pb.EventType_EVENT_TYPE_NODE_END, si.nodeName, si.endNanos, si, ab.done(), dur, "")
+}
+
+// pseudoNode applies the state a __start__/__end__ span carries.
+func (e *emitter) pseudoNode(rw *runWork, rs *runState, si *spanInfo) {
+	if si.stateBefore != "" && forward(rs, si, false) {
+		e.snapshot(si.stateBefore, si.startNanos, si, rw.runID, "", "")
+	}
+	if si.stateAfter != "" && forward(rs, si, true) {
+		e.snapshot(si.stateAfter, si.endNanos, si, rw.runID, "", "")
+	}
+}
+
+// forward reports whether a snapshot of si (before or after it ran) is newer
+// than every state applied in the run, and records it; a late node span
+// never produces a backwards StateDiff (SPEC §4.4).
+func forward(rs *runState, si *spanInfo, after bool) bool {
+	ts := si.startNanos
+	if after {
+		ts = si.endNanos
+	}
+	if si.hasStep {
+		pos := 2 * si.step
+		if after {
+			pos++
+		}
+		if rs.hasStatePos && pos < rs.maxStatePos {
+			return false
+		}
+		rs.hasStatePos, rs.maxStatePos = true, pos
+		rs.maxStateTime = max(rs.maxStateTime, ts)
+		return true
+	}
+	if ts < rs.maxStateTime {
+		return false
+	}
+	rs.maxStateTime = ts
+	return true
+}
+
+// childEvent is one START or END of a nested span, placed at its time.
+type childEvent struct {
+	ts  uint64
+	end bool
+	si  *spanInfo
+}
+
+// children emits llm/tool/checkpoint events, each START at its start time
+// and END/ERROR at its end time, merged in time order.
+func (e *emitter) children(rw *runWork, rs *runState, spans []*spanInfo, nodeID string) {
+	if len(spans) == 0 {
+		return
+	}
+	evs := make([]childEvent, 0, 2*len(spans))
+	for _, si := range spans {
+		if si.role == roleCheckpointSave {
+			evs = append(evs, childEvent{ts: si.endNanos, end: true, si: si})
+			continue
+		}
+		evs = append(evs, childEvent{ts: si.startNanos, si: si}, childEvent{ts: si.endNanos, end: true, si: si})
+	}
+	slices.SortStableFunc(evs, func(a, b childEvent) int { return cmp.Compare(a.ts, b.ts) })
+	for _, ce := range evs {
+		switch ce.si.role {
+		case roleLLM:
+			e.llm(ce, nodeID)
+		case roleTool:
+			e.tool(ce, nodeID)
+		case roleCheckpointSave:
+			e.event(pb.EventType_EVENT_TYPE_CHECKPOINT_SAVE, nodeID, ce.ts, ce.si, nil, 0, "")
+		}
+	}
+}
+
+func (e *emitter) llm(ce childEvent, nodeID string) {
+	si := ce.si
+	reqID := si.spanID.String()
+	ab := e.attrs(6)
+	ab.str("model", si.model)
+	if !ce.end {
+		e.event(pb.EventType_EVENT_TYPE_LLM_START, nodeID, ce.ts, si, ab.done(), 0, reqID)
+		return
+	}
+	dur := durationMicros(si)
+	if si.hasTokens {
+		ab.int("input_tokens", si.inputTokens)
+		ab.int("output_tokens", si.outputTokens)
+		ab.int("total_tokens", si.totalTokens)
+	}
+	ab.str("finish_reason", si.finishReason)
+	if si.failed {
+		ab.str("error", nonEmpty(si.errorMessage, "error"))
+		ab.str("exception_type", si.exceptionType)
+		e.event(pb.EventType_EVENT_TYPE_LLM_ERROR, nodeID, ce.ts, si, ab.done(), dur, reqID)
+		return
+	}
+	ab.float("duration_us", float64(dur))
+	e.event(pb.EventType_EVENT_TYPE_LLM_END, nodeID, ce.ts, si, ab.done(), dur, reqID)
+}
+
+func (e *emitter) tool(ce childEvent, nodeID string) {
+	si := ce.si
+	ab := e.attrs(5)
+	ab.str("tool_name", si.toolName)
+	ab.str("call_id", si.callID)
+	if !ce.end {
+		ab.str("arguments", e.redactJSONText(si.arguments))
+		e.event(pb.EventType_EVENT_TYPE_TOOL_START, nodeID, ce.ts, si, ab.done(), 0, "")
+		return
+	}
+	dur := durationMicros(si)
+	if si.failed {
+		ab.str("error", nonEmpty(si.errorMessage, "error"))
+		ab.str("exception_type", si.exceptionType)
+		e.event(pb.EventType_EVENT_TYPE_TOOL_ERROR, nodeID, ce.ts, si, ab.done(), dur, "")
+		return
+	}
+	ab.str("result", e.redactJSONText(si.result))
+	ab.float("duration_us", float64(dur))
+	e.event(pb.EventType_EVENT_TYPE_TOOL_END, nodeID, ce.ts, si, ab.done(), dur, "")
+}
+
+// redactJSONText redacts secret keys inside a JSON object or array given as
+// text (tool arguments and results); other text is left to pattern
+// redaction in the attribute builder.
+func (e *emitter) redactJSONText(s string) string {
+	if len(s) < 2 || len(s) > e.t.cfg.StateMaxBytes || !e.t.red.mayNeedRedaction(s) {
+		return s
+	}
+	trimmed := strings.TrimLeft(s, " \t\r\n")
+	if trimmed == "" || (trimmed[0] != '{' && trimmed[0] != '[') {
+		return s
+	}
+	v, err := dashstream.ParseJSONString(s, dashstream.ParseOptions{MaxDepth: maxStateDepth})
+	if err != nil {
+		return s
+	}
+	if _, n := e.t.red.redactJSON(v); n > 0 {
+		e.res.Stats.Redactions += int64(n)
+		return string(dashstream.MarshalJSON(v))
+	}
+	return s
+}
+
+// errorMessage emits the Error message that carries a node's exception.
+func (e *emitter) errorMessage(rw *runWork, si *spanInfo) {
+	ab := e.attrs(0)
+	msg := &pb.Error{
+		Header:        &pb.Header{TimestampUs: micros(si.endNanos)},
+		ErrorCode:     "NODE_ERROR",
+		Message:       ab.clean("message", nonEmpty(si.errorMessage, "error")),
+		StackTrace:    ab.clean("stack_trace", si.stackTrace),
+		ExceptionType: si.exceptionType,
+		Severity:      pb.Error_SEVERITY_ERROR,
+		Context:       map[string]string{"node_id": si.nodeName, "run_id": rw.runID},
+	}
+	e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_Error{Error: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_ERROR, si)
+}
+
+// snapshot turns one state snapshot into a StateDiff against the session's
+// last state (none when equal), and a Checkpoint when the interval is due.
+func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nodeID, step string) {
+	st := &e.res.Stats
+	cfg := &e.t.cfg
+	v, reason := parseState(raw, cfg.StateMaxBytes)
+	if reason == "" && e.t.red.mayNeedRedaction(raw) {
+		_, n := e.t.red.redactJSON(v)
+		st.Redactions += int64(n)
+	}
+	var text []byte
+	if reason == "" {
+		text = dashstream.MarshalJSON(v)
+		if len(text) > cfg.StateMaxBytes {
+			reason = "state_too_large"
+		}
+	}
+	if reason != "" {
+		e.t.bad(st, reason, src)
+		if reason == "state_too_large" {
+			// Not diffed; consumers keep the older state and the next state
+			// that fits goes out in full.
+			e.s.state, e.s.hasBase, e.s.resync = nil, false, true
+		}
+		return
+	}
+	s := e.s
+	full := !s.hasBase || s.resync
+	var ops []*pb.DiffOperation
+	if !full {
+		d, equal := diffStates(s.state, v, len(text))
+		if equal {
+			return
+		}
+		full, ops = d.full, d.ops
+	}
+	hash := dashstream.StateHash(v)
+	msg := &pb.StateDiff{
+		Header:           &pb.Header{TimestampUs: micros(tsNanos)},
+		BaseCheckpointId: s.lastCheckpoint,
+		Operations:       ops,
+		StateHash:        hash[:],
+	}
+	if full {
+		msg.Operations = nil
+		msg.FullState = text
+	}
+	ok := e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_StateDiff{StateDiff: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_STATE_DIFF, src)
+	s.state, s.hasBase = v, true
+	if !ok {
+		return
+	}
+	s.resync = false
+	if full {
+		st.StateDiffsFull++
+	} else {
+		st.StateDiffsPatch++
+	}
+	if cfg.CheckpointInterval <= 0 {
+		return
+	}
+	s.diffsSinceCheckpoint++
+	if s.diffsSinceCheckpoint < cfg.CheckpointInterval {
+		return
+	}
+	// The session lock is held for the whole call, so this slot is claimed
+	// exactly once (the race of AUDIT M-811 cannot happen here).
+	s.diffsSinceCheckpoint = 0
+	e.checkpoint(text, tsNanos, src, runID, nodeID, step)
+}
+
+// checkpoint emits a Checkpoint of the state just diffed.
+func (e *emitter) checkpoint(state []byte, tsNanos uint64, src *spanInfo, runID, nodeID, step string) {
+	id := e.res.ids.next()
+	sum := sha256.Sum256(state)
+	meta := map[string]string{"run_id": runID, "reason": "interval"}
+	if nodeID != "" {
+		meta["node_id"] = nodeID
+	}
+	if step != "" {
+		meta["step"] = step
+	}
+	msg := &pb.Checkpoint{
+		Header:       &pb.Header{TimestampUs: micros(tsNanos)},
+		CheckpointId: id,
+		State:        state,
+		StateType:    "application/json",
+		Checksum:     sum[:],
+		Metadata:     meta,
+	}
+	if e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_Checkpoint{Checkpoint: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_CHECKPOINT, src) {
+		e.s.lastCheckpoint = id
+		e.res.Stats.Checkpoints++
+	}
+}
+
+// eventAlloc holds every part of an Event message in one allocation.
+type eventAlloc struct {
+	msg  pb.DashStreamMessage
+	wrap pb.DashStreamMessage_Event
+	ev   pb.Event
+	hdr  pb.Header
+}
+
+// event emits one Event; false when it was dropped.
+func (e *emitter) event(typ pb.EventType, nodeID string, tsNanos uint64, src *spanInfo, attrs map[string]*pb.AttributeValue, durUs int64, reqID string) bool {
+	a := &eventAlloc{}
+	a.hdr.TimestampUs = micros(tsNanos)
+	a.ev.Header = &a.hdr
+	a.ev.EventType = typ
+	a.ev.NodeId = nodeID
+	a.ev.Attributes = attrs
+	a.ev.DurationUs = durUs
+	a.ev.LlmRequestId = reqID
+	a.wrap.Event = &a.ev
+	a.msg.Message = &a.wrap
+	return e.send(&a.msg, &a.hdr, pb.MessageType_MESSAGE_TYPE_EVENT, src)
+}
+
+// send fills the header, encodes the message once and appends the record.
+// A message that does not fit (1 MiB protobuf limit or MaxRecordBytes) is
+// dropped, counted and logged without values, and the thread resyncs.
+func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageType, src *spanInfo) bool {
+	h.MessageId = e.res.ids.next()
+	h.TenantId = e.tenant(src)
+	h.ThreadId = e.s.threadID
+	h.Sequence = e.s.nextSeq
+	h.Type = typ
+	h.SchemaVersion = 1
+	st := &e.res.Stats
+	value, err := e.t.enc.Encode(msg)
+	if err == nil && len(value) > e.t.cfg.MaxRecordBytes {
+		err = dashstream.ErrTooLarge
+	}
+	if err != nil {
+		reason := "encode_error"
+		if errors.Is(err, dashstream.ErrTooLarge) {
+			reason = "oversize"
+			st.OversizeDrops++
+		} else {
+			st.BadInput[reason]++
+		}
+		e.t.log.Warn("dashstream record dropped; thread resyncs",
+			zap.String("reason", reason), zap.String("thread_id", e.s.threadID),
+			zap.Stringer("type", typ), zap.Int("bytes", len(value)), zap.Int("limit", e.t.cfg.MaxRecordBytes))
+		e.s.markLost()
+		return false
+	}
+	e.s.commitSequence(e.t.clock)
+	topic := e.t.cfg.Topic
+	if e.t.cfg.ResolveTopic != nil {
+		if tp := e.t.cfg.ResolveTopic(e.ctx, src.resource); tp != "" {
+			topic = tp
+		}
+	}
+	e.res.Records = append(e.res.Records, Record{
+		Topic:    topic,
+		Key:      e.key,
+		Value:    value,
+		Headers:  e.headers(src),
+		ThreadID: e.s.threadID,
+		Sequence: h.Sequence,
+		Type:     typ,
+	})
+	st.RecordsByType[typ]++
+	st.BytesByType[typ] += int64(len(value))
+	return true
+}
+
+// headers returns the record headers for a source span: W3C traceparent,
+// tracestate when set, then the static headers. Records of the same span
+// share one slice (records are read-only once built).
+func (e *emitter) headers(src *spanInfo) []Header {
+	if e.tpSpan == src && e.tp != nil {
+		return e.tp
+	}
+	flags := byte(src.span.Flags() & 0xff)
+	tp := make([]byte, 0, 55)
+	tp = append(tp, "00-"...)
+	tp = hex.AppendEncode(tp, src.traceID[:])
+	tp = append(tp, '-')
+	tp = hex.AppendEncode(tp, src.spanID[:])
+	tp = append(tp, '-')
+	tp = hex.AppendEncode(tp, []byte{flags})
+	hs := make([]Header, 0, 2+len(e.t.staticHeaders))
+	hs = append(hs, Header{Key: "traceparent", Value: tp})
+	if ts := src.span.TraceState().AsRaw(); ts != "" {
+		hs = append(hs, Header{Key: "tracestate", Value: []byte(ts)})
+	}
+	hs = append(hs, e.t.staticHeaders...)
+	e.tpSpan, e.tp = src, hs
+	return hs
+}
+
+// tenant: the TenantAttribute resource attribute overrides TenantID.
+func (e *emitter) tenant(src *spanInfo) string {
+	if a := e.t.cfg.TenantAttribute; a != "" {
+		if v := attrString(src.resource.Attributes(), a); v != "" {
+			return sanitiseUTF8(v)
+		}
+	}
+	return e.t.cfg.TenantID
+}
+
+func (e *emitter) attrs(n int) attrBuilder {
+	return newAttrBuilder(e.t.cfg.AttributeMaxBytes, e.t.red, &e.res.Stats, n)
+}
+
+func micros(nanos uint64) int64 { return int64(nanos / 1000) }
+
+func durationMicros(si *spanInfo) int64 { return int64((si.endNanos - si.startNanos) / 1000) }
+
+func nonEmpty(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
+}

@@ -1,0 +1,202 @@
+package translate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dashstream/dashstreamexporter/dashstream"
+	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
+)
+
+func defaultRedactor(t *testing.T) *redactor {
+	t.Helper()
+	r, err := newRedactor(DefaultConfig().Redaction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestKeyIsSecret(t *testing.T) {
+	r := defaultRedactor(t)
+	cases := []struct {
+		key  string
+		want bool
+	}{
+		{"api_key", true}, {"API_KEY", true}, {"openai_api_key", true}, {"x-api-key", true}, {"X-Api-Key", true},
+		{"apikey", true}, {"access_token", true}, {"token", true}, {"refresh-token", true}, {"token_secret", true},
+		{"password", true}, {"db_password", true}, {"Authorization", true}, {"proxy-authorization", true},
+		{"client_secret", true}, {"secret", true},
+		{"input_tokens", false}, {"max_tokens", false}, {"output_tokens", false}, {"tokens", false},
+		{"tokenizer", false}, {"passwords_checked", false}, {"authorized", false}, {"secretary", false},
+		{"key", false}, {"", false}, {"monkey", false},
+	}
+	for _, c := range cases {
+		if got := r.keyIsSecret(c.key); got != c.want {
+			t.Errorf("keyIsSecret(%q) = %v, want %v", c.key, got, c.want)
+		}
+	}
+	off, _ := newRedactor(RedactionConfig{Enabled: false, Keys: []string{"token"}})
+	if off.keyIsSecret("token") {
+		t.Error("disabled redactor redacts")
+	}
+}
+
+func TestRedactString(t *testing.T) {
+	r := defaultRedactor(t)
+	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+	cases := []struct{ in, want string }{
+		{"Authorization: Bearer abcdefghijklmnop.qrs", "Authorization: [REDACTED]"},
+		{"bearer ABCDEFGHIJKL", "[REDACTED]"},
+		{"use key sk-proj-abcdefghijklmnopqrstuvwx now", "use key [REDACTED] now"},
+		{"token " + jwt, "token [REDACTED]"},
+		{"two: sk-aaaaaaaaaaaaaaaaaaaa and sk-bbbbbbbbbbbbbbbbbbbbbb", "two: [REDACTED] and [REDACTED]"},
+		{"risk-free sk-short", "risk-free sk-short"},
+		{"the bearer of good news", "the bearer of good news"},
+		{"plain text", "plain text"},
+	}
+	for _, c := range cases {
+		if got, _ := r.redactString(c.in); got != c.want {
+			t.Errorf("redactString(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestRedactJSON(t *testing.T) {
+	r := defaultRedactor(t)
+	in := `{"user":{"name":"ann","api_key":"k1","x-api-key":"k2"},"input_tokens":12,"max_tokens":100,` +
+		`"headers":[{"Authorization":"Bearer abcdefghijklmnop"}],"note":"key sk-abcdefghijklmnopqrstuv","password":null,"access_token":{"v":1}}`
+	want := `{"user":{"name":"ann","api_key":"[REDACTED]","x-api-key":"[REDACTED]"},"input_tokens":12,"max_tokens":100,` +
+		`"headers":[{"Authorization":"[REDACTED]"}],"note":"key [REDACTED]","password":null,"access_token":"[REDACTED]"}`
+	v, err := dashstream.ParseJSON([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.mayNeedRedaction(in) {
+		t.Fatal("pre-check says nothing to redact")
+	}
+	_, n := r.redactJSON(v)
+	if got := string(dashstream.MarshalJSON(v)); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if n != 5 {
+		t.Errorf("redactions = %d, want 5", n)
+	}
+	for _, clean := range []string{`{"a":1,"count":3}`, `{"text":"the weather is fine"}`} {
+		if r.mayNeedRedaction(clean) {
+			t.Errorf("pre-check flags %s", clean)
+		}
+	}
+	if !r.mayNeedRedaction(`{"\u0074oken":"x"}`) {
+		t.Error("pre-check misses an escaped key")
+	}
+}
+
+func TestTruncateUTF8(t *testing.T) {
+	cases := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"hello", 10, "hello"}, {"hello", 3, "hel"}, {"héllo", 2, "h"}, {"héllo", 3, "hé"},
+		{"日本語", 4, "日"}, {"日本語", 6, "日本"}, {"😀x", 3, ""}, {"abc", 0, ""},
+	}
+	for _, c := range cases {
+		if got := truncateUTF8(c.in, c.n); got != c.want {
+			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
+
+func TestAttrBuilder(t *testing.T) {
+	r := defaultRedactor(t)
+	cases := []struct {
+		name, key, val string
+		max            int
+		want           string
+		truncated      bool
+	}{
+		{"short", "result", "fine", 16, "fine", false},
+		{"cut on a rune boundary", "result", "ééééé", 5, "éé", true},
+		{"secret key", "api_key", "anything", 64, "[REDACTED]", false},
+		{"pattern after cut", "arguments", "sk-abcdefghijklmnopqrstuvwxyz", 24, "[REDACTED]", true},
+		{"invalid UTF-8 repaired", "error", "bad\xffbyte", 64, "bad\uFFFDbyte", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var st Stats
+			b := newAttrBuilder(c.max, r, &st, 2)
+			b.str(c.key, c.val)
+			m := b.done()
+			if got := m[c.key].GetStringValue(); got != c.want {
+				t.Errorf("value %q, want %q", got, c.want)
+			}
+			if got := m["truncated"].GetBoolValue(); got != c.truncated {
+				t.Errorf("truncated = %v, want %v", got, c.truncated)
+			}
+			if _, ok := m["truncated"]; ok && m["truncated"].GetValue().(*pb.AttributeValue_BoolValue) == nil {
+				t.Error("truncated is not a bool")
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"unknown convention", func(c *Config) { c.Conventions = []string{"x"} }, `conventions: unknown convention "x"`},
+		{"no conventions", func(c *Config) { c.Conventions = nil }, "conventions:"},
+		{"duplicate convention", func(c *Config) { c.Conventions = []string{"gen_ai", "gen_ai"} }, "listed twice"},
+		{"negative interval", func(c *Config) { c.CheckpointInterval = -1 }, "checkpoint_interval"},
+		{"zero state size", func(c *Config) { c.StateMaxBytes = 0 }, "state.max_bytes"},
+		{"negative attribute size", func(c *Config) { c.AttributeMaxBytes = -5 }, "attribute_max_bytes"},
+		{"no threads", func(c *Config) { c.MaxThreads = 0 }, "session.max_threads"},
+		{"negative idle", func(c *Config) { c.IdleTimeout = -1 }, "session.idle_timeout"},
+		{"record too small", func(c *Config) { c.MaxRecordBytes = 100 }, "max_record_bytes"},
+		{"bad regex", func(c *Config) { c.Redaction.Patterns = []string{"("} }, "redaction.patterns[0]"},
+		{"empty topic", func(c *Config) { c.Topic = "" }, "topic"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			c.mutate(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Validate() = %v, want it to mention %q", err, c.want)
+			}
+			if _, err := New(cfg, nil); err == nil {
+				t.Fatal("New accepted an invalid config")
+			}
+		})
+	}
+	d := DefaultConfig()
+	if d.CheckpointInterval != 20 || d.StateMaxBytes != 1<<20 || d.AttributeMaxBytes != 64<<10 || d.MaxThreads != 10000 ||
+		d.MaxRecordBytes != 1_000_000 || d.Topic != "dashstream-events" || !d.Compression || d.CompressionThreshold != 512 ||
+		strings.Join(d.Conventions, ",") != "dashstream,openinference,openllmetry,gen_ai,dashflow" {
+		t.Fatalf("DefaultConfig = %+v", d)
+	}
+}
+
+func TestIDGen(t *testing.T) {
+	g := newIDGen(testEpoch, 2)
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := g.next()
+		if len(id) != 16 || id[6]>>4 != 7 || id[8]>>6 != 2 {
+			t.Fatalf("id %x is not a UUID v7", id)
+		}
+		if ms := uint64(id[0])<<40 | uint64(id[1])<<32 | uint64(id[2])<<24 | uint64(id[3])<<16 | uint64(id[4])<<8 | uint64(id[5]); ms != uint64(testEpoch.UnixMilli()) {
+			t.Fatalf("timestamp %d", ms)
+		}
+		if seen[string(id)] {
+			t.Fatal("duplicate id")
+		}
+		seen[string(id)] = true
+	}
+}

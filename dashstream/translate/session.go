@@ -1,0 +1,140 @@
+package translate
+
+import (
+	"container/list"
+	"sync"
+)
+
+// maxRunsPerSession bounds the runs a session remembers (for "GRAPH_START
+// exactly once", edges across calls and the no-backwards-diff rule). A run
+// forgotten after this many newer runs on the same thread would get a second
+// GRAPH_START if more of its spans arrived; runs that old are long finished.
+const maxRunsPerSession = 64
+
+// maxRoutersPerRun bounds the router decisions remembered per run.
+const maxRoutersPerRun = 16
+
+// session is the translation state of one thread (SPEC §4.5–§4.7). Fields
+// below mu are guarded by it; refs, lastUsed and elem by the session table.
+type session struct {
+	threadID string
+
+	// guarded by sessionTable.mu
+	refs     int
+	lastUsed int64 // unix nanos
+	elem     *list.Element
+
+	mu sync.Mutex
+	// nextSeq is the sequence the next record gets (never 0).
+	nextSeq uint64
+	// state is the last state consumers hold (parsed JSON, redacted);
+	// hasBase is false when consumers' state is unknown to us.
+	state   any
+	hasBase bool
+	// resync: the next state message must be a full_state (after a loss).
+	resync bool
+	// lastCheckpoint is the id of the thread's newest checkpoint (nil = none
+	// or forgotten after a loss).
+	lastCheckpoint []byte
+	// diffsSinceCheckpoint counts StateDiffs since the last checkpoint slot.
+	diffsSinceCheckpoint int
+	runs                 runMemory
+}
+
+// runState is what a session remembers of one run across calls.
+type runState struct {
+	started bool
+	ended   bool
+
+	// lastNodes are the nodes of the newest step group emitted, for edges
+	// across calls; lastStep / lastStart order that group.
+	lastNodes    []string
+	lastStep     int64
+	lastHasStep  bool
+	lastStart    uint64
+	haveLastNode bool
+	// lastFailed: the newest execution failed, so the same node next is a
+	// retry, not an edge.
+	lastFailed bool
+
+	// State positions applied so far: a snapshot older than these is never
+	// diffed (no backwards StateDiff). Step domain: before step s = 2s,
+	// after = 2s+1. Time domain (runs without steps): span times.
+	maxStatePos  int64
+	hasStatePos  bool
+	maxStateTime uint64
+
+	routers []routerMemo
+}
+
+// routerMemo is a router decision under a node execution.
+type routerMemo struct {
+	node      string
+	step      int64
+	hasStep   bool
+	choice    string
+	condition string
+}
+
+func (r *runState) addRouter(m routerMemo) {
+	for i := range r.routers {
+		if r.routers[i].node == m.node {
+			r.routers[i] = m
+			return
+		}
+	}
+	if len(r.routers) >= maxRoutersPerRun {
+		copy(r.routers, r.routers[1:])
+		r.routers = r.routers[:len(r.routers)-1]
+	}
+	r.routers = append(r.routers, m)
+}
+
+func (r *runState) router(node string, step int64, hasStep bool) (routerMemo, bool) {
+	for i := len(r.routers) - 1; i >= 0; i-- {
+		m := r.routers[i]
+		if m.node == node && (!hasStep || !m.hasStep || m.step == step) {
+			return m, true
+		}
+	}
+	return routerMemo{}, false
+}
+
+// runMemory is a small insertion-ordered map of runs, oldest forgotten first.
+type runMemory struct {
+	ids  []string
+	runs map[string]*runState
+}
+
+func (m *runMemory) get(id string) *runState {
+	if r, ok := m.runs[id]; ok {
+		return r
+	}
+	if m.runs == nil {
+		m.runs = make(map[string]*runState, 2)
+	}
+	if len(m.ids) >= maxRunsPerSession {
+		delete(m.runs, m.ids[0])
+		copy(m.ids, m.ids[1:])
+		m.ids = m.ids[:len(m.ids)-1]
+	}
+	r := &runState{}
+	m.ids = append(m.ids, id)
+	m.runs[id] = r
+	return r
+}
+
+// markLost makes the next state message a full_state without a base
+// checkpoint (SPEC §5.6): consumers may have missed anything before it.
+func (s *session) markLost() {
+	s.resync = true
+	s.lastCheckpoint = nil
+}
+
+// commitSequence consumes the sequence a record was encoded with (s.nextSeq):
+// a record that is dropped before it is handed out does not consume one, so
+// the stream has no gap for it.
+func (s *session) commitSequence(clock *sequenceClock) {
+	clock.issued(s.nextSeq)
+	s.nextSeq++
+}

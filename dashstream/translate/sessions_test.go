@@ -1,0 +1,168 @@
+package translate
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
+)
+
+func nodeSpan(thread, trace string, step int, state string) sp {
+	attrs := map[string]any{"dashstream.span.kind": "node", "dashstream.thread_id": thread,
+		"dashstream.node.name": "work", "dashstream.step": step}
+	if state != "" {
+		attrs["dashstream.state"] = state
+	}
+	return sp{trace: trace, id: fmt.Sprintf("n%d", step), name: "work", start: int64(step * 10), end: int64(step*10 + 5), attrs: attrs}
+}
+
+// TestSessionsBounded feeds 100,000 threads to a translator limited to
+// 1,000 sessions: the session count never exceeds the limit, the heap stays
+// bounded, and a recreated session's sequences stay above the evicted one's.
+func TestSessionsBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxThreads = 1000
+	tr := newTestTranslator(t, cfg)
+
+	first := translateAll(t, tr, buildTraces(nodeSpan("comeback", "comeback-1", 1, `{"n":1}`)))
+	lastSeq := first.Records[len(first.Records)-1].Sequence
+
+	const threads, perCall = 100_000, 500
+	payload := strings.Repeat("x", 200)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for c := 0; c < threads/perCall; c++ {
+		spans := make([]sp, 0, perCall)
+		for i := 0; i < perCall; i++ {
+			id := c*perCall + i
+			spans = append(spans, nodeSpan(fmt.Sprintf("thread-%d", id), fmt.Sprintf("trace-%d", id), 1,
+				fmt.Sprintf(`{"id":%d,"payload":%q}`, id, payload)))
+		}
+		res, err := tr.Translate(context.Background(), buildTraces(spans...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := tr.ActiveSessions(); n > cfg.MaxThreads {
+			t.Fatalf("call %d: %d sessions while holding a result, limit %d", c, n, cfg.MaxThreads)
+		}
+		res.Release()
+		if n := tr.ActiveSessions(); n > cfg.MaxThreads {
+			t.Fatalf("call %d: %d sessions, limit %d", c, n, cfg.MaxThreads)
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// 1,000 sessions of ~1 KiB state plus the trace memory: far below 64 MiB,
+	// while keeping all 100,000 would need well over 100 MiB.
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 64<<20 {
+		t.Errorf("heap grew by %d MiB for 100,000 threads", grew>>20)
+	}
+	t.Logf("heap: before %d KiB, after %d KiB, sessions %d", before.HeapAlloc>>10, after.HeapAlloc>>10, tr.ActiveSessions())
+
+	again := translateAll(t, tr, buildTraces(nodeSpan("comeback", "comeback-2", 1, `{"n":2}`)))
+	if got := again.Records[0].Sequence; got <= lastSeq {
+		t.Fatalf("recreated session starts at %d, evicted one reached %d", got, lastSeq)
+	}
+	if d := firstDiffMsg(decodeAll(t, again.Records)); d == nil || len(d.GetFullState()) == 0 {
+		t.Fatalf("recreated session: %v, want a full state", eventTypes(decodeAll(t, again.Records)))
+	}
+}
+
+// TestIdleEviction: sessions idle longer than IdleTimeout go on the next
+// call or sweep; sessions in use are never evicted.
+func TestIdleEviction(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.IdleTimeout = time.Minute
+	clk := &fixedClock{now: testEpoch}
+	tr, err := newTranslator(cfg, zap.NewNop(), clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	translateAll(t, tr, buildTraces(nodeSpan("a", "ta", 1, `{"a":1}`)))
+	held, err := tr.Translate(context.Background(), buildTraces(nodeSpan("b", "tb", 1, `{"b":1}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.now = clk.now.Add(2 * time.Minute)
+	if n := tr.SweepIdle(); n != 1 {
+		t.Fatalf("swept %d sessions, want 1 (a); b is in use", n)
+	}
+	if n := tr.ActiveSessions(); n != 1 {
+		t.Fatalf("sessions = %d, want 1", n)
+	}
+	held.Release()
+	held.Release() // idempotent
+	clk.now = clk.now.Add(2 * time.Minute)
+	translateAll(t, tr, buildTraces(nodeSpan("c", "tc", 1, `{"c":1}`)))
+	if n := tr.ActiveSessions(); n != 1 {
+		t.Fatalf("sessions = %d, want 1 (c; b idle since its release)", n)
+	}
+}
+
+// TestSequencesAboveHighWater: with the clock standing still, sessions
+// created after others issued many sequences start above all of them.
+func TestSequencesAboveHighWater(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxThreads = 1
+	tr := newTestTranslator(t, cfg)
+	var spans []sp
+	for i := 1; i <= 50; i++ {
+		spans = append(spans, nodeSpan("busy", "busy", i, fmt.Sprintf(`{"i":%d}`, i)))
+	}
+	busy := translateAll(t, tr, buildTraces(spans...))
+	maxSeq := busy.Records[len(busy.Records)-1].Sequence
+	next := translateAll(t, tr, buildTraces(nodeSpan("other", "other", 1, `{}`)))
+	if next.Records[0].Sequence <= maxSeq {
+		t.Fatalf("new session starts at %d, not above %d", next.Records[0].Sequence, maxSeq)
+	}
+	back := translateAll(t, tr, buildTraces(nodeSpan("busy", "busy2", 1, `{}`)))
+	if back.Records[0].Sequence <= next.Records[len(next.Records)-1].Sequence {
+		t.Fatalf("recreated session reuses sequences")
+	}
+}
+
+// TestLossResyncs: after MarkLost or ReportLoss the next state message is a
+// full state without a base checkpoint.
+func TestLossResyncs(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CheckpointInterval = 1
+	for _, mode := range []string{"MarkLost", "ReportLoss"} {
+		t.Run(mode, func(t *testing.T) {
+			tr := newTestTranslator(t, cfg)
+			translateAll(t, tr, buildTraces(nodeSpan("x", "t", 1, `{"a":1}`)))
+			res, err := tr.Translate(context.Background(), buildTraces(nodeSpan("x", "t", 2, `{"a":2}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mode == "MarkLost" {
+				res.MarkLost()
+				res.Release()
+			} else {
+				res.Release()
+				tr.ReportLoss(res.Threads())
+			}
+			ds := decodeAll(t, translateAll(t, tr, buildTraces(nodeSpan("x", "t", 3, `{"a":3}`))).Records)
+			diff := firstDiffMsg(ds)
+			if diff == nil || len(diff.GetFullState()) == 0 || len(diff.GetBaseCheckpointId()) != 0 {
+				t.Fatalf("after loss: %v, want full state without base checkpoint", eventTypes(ds))
+			}
+		})
+	}
+}
+
+func firstDiffMsg(ds []decoded) *pb.StateDiff {
+	for _, d := range ds {
+		if sd := d.msg.GetStateDiff(); sd != nil {
+			return sd
+		}
+	}
+	return nil
+}

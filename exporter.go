@@ -1,0 +1,350 @@
+package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+	"github.com/dashstream/dashstreamexporter/internal/metadata"
+)
+
+// tracesExporter is the component the factory returns. It translates each
+// ConsumeTraces call exactly once, before the queue, and hands the ready
+// records to an inner request-based exporterhelper exporter (queue, batch,
+// retry, timeout, persistent storage) whose pusher produces them to Kafka.
+//
+// Ordering (SPEC §5.3): Translate returns with the touched threads' sessions
+// locked; they stay locked until the inner ConsumeTraces returns, i.e. until
+// the request is in the queue (or sent, without a queue). So per thread the
+// enqueue order is the translation order, and calls on disjoint threads run
+// in parallel.
+type tracesExporter struct {
+	cfg    *Config
+	logger *zap.Logger
+	tel    *telemetry
+	tr     *translate.Translator
+	inner  exporter.Traces
+	losses *lossReporter
+
+	// queueAsync: an accepted request is only queued, so an error from the
+	// inner exporter means the records were never enqueued.
+	queueAsync bool
+
+	producer *kafkaProducer // set by start
+
+	// Progress counters (tests and debug logs): records accepted by the
+	// sending queue, and send attempts that left records unacknowledged.
+	enqueued       atomic.Int64
+	failedAttempts atomic.Int64
+}
+
+var _ exporter.Traces = (*tracesExporter)(nil)
+
+// preparedKey carries the translated request from ConsumeTraces to the
+// converter, which the inner exporter calls synchronously with this ctx.
+type preparedKey struct{}
+
+func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*tracesExporter, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("dashstream: telemetry: %w", err)
+	}
+	e := &tracesExporter{
+		cfg:    cfg,
+		logger: set.Logger,
+		tel:    &telemetry{tb: tb},
+	}
+	var resolve topicResolver
+	if cfg.TopicFromAttribute != "" || cfg.TopicFromMetadataKey != "" {
+		resolve = e.resolveTopic
+	}
+	e.tr, err = translate.New(cfg.translateConfig(resolve), set.Logger)
+	if err != nil {
+		tb.Shutdown()
+		return nil, err
+	}
+	e.losses = newLossReporter(e.tr.ReportLoss)
+	if err := tb.RegisterDashstreamActiveSessionsCallback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(int64(e.tr.ActiveSessions()))
+		return nil
+	}); err != nil {
+		tb.Shutdown()
+		e.tr.Shutdown()
+		return nil, fmt.Errorf("dashstream: telemetry: %w", err)
+	}
+	if cfg.QueueBatchConfig.HasValue() {
+		e.queueAsync = !cfg.QueueBatchConfig.Get().WaitForResult
+	}
+
+	e.inner, err = xexporterhelper.NewTracesRequest(ctx, set, e.convert, e.push,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithTimeout(cfg.TimeoutSettings),
+		exporterhelper.WithRetry(cfg.BackOffConfig),
+		xexporterhelper.WithQueueBatch(cfg.QueueBatchConfig, xexporterhelper.QueueBatchSettings{Encoding: requestEncoding{}}),
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+	)
+	if err != nil {
+		tb.Shutdown()
+		e.tr.Shutdown()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *tracesExporter) Start(ctx context.Context, host component.Host) error {
+	return e.inner.Start(ctx, host)
+}
+
+func (e *tracesExporter) Shutdown(ctx context.Context) error {
+	return e.inner.Shutdown(ctx)
+}
+
+// Capabilities: the spans are only read; the queue holds records, not pdata.
+func (e *tracesExporter) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+// ConsumeTraces translates td once and enqueues the records while the
+// touched threads are still locked (see tracesExporter).
+func (e *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	began := time.Now()
+	res, err := e.tr.Translate(ctx, td)
+	if err != nil {
+		e.logger.Error("Translating spans failed; dropping them.", zap.Int("spans", td.SpanCount()), zap.Error(err))
+		return consumererror.NewPermanent(fmt.Errorf("dashstream: translating spans: %w", err))
+	}
+	defer res.Release()
+	e.tel.translated(ctx, &res.Stats, time.Since(began))
+
+	recs := e.sizeChecked(ctx, res)
+	if len(recs) == 0 {
+		return nil
+	}
+	req := newRecordsRequest(recs)
+	err = e.inner.ConsumeTraces(context.WithValue(ctx, preparedKey{}, req), td)
+	if err == nil {
+		e.enqueued.Add(int64(len(recs)))
+	} else {
+		// Some or all records never reach Kafka: every thread of the
+		// result resyncs before its locks are released.
+		res.MarkLost()
+		if e.queueAsync {
+			reason := lossRejected
+			if errors.Is(err, exporterhelper.ErrQueueIsFull) {
+				reason = lossQueueFull
+			}
+			e.tel.lost(ctx, len(recs), reason)
+		}
+	}
+	return err
+}
+
+// sizeChecked returns the result's records that Kafka will accept, dropping
+// (and counting) those larger than producer.max_message_bytes as sarama
+// measures them: Kafka must never be handed a record it will reject
+// (SPEC §3 "Limits"). Threads that lose a record resync.
+func (e *tracesExporter) sizeChecked(ctx context.Context, res *translate.Result) []*translate.Record {
+	limit := e.cfg.Producer.MaxMessageBytes
+	recs := make([]*translate.Record, 0, len(res.Records))
+	dropped := 0
+	for i := range res.Records {
+		r := &res.Records[i]
+		if n := recordSize(r); n > limit {
+			dropped++
+			e.logger.Warn("Dropping a DashStream record larger than producer.max_message_bytes; its thread resyncs with a full state.",
+				zap.String("thread_id", r.ThreadID), zap.Uint64("sequence", r.Sequence),
+				zap.String("message_type", messageTypeName(r.Type)), zap.Int("bytes", n), zap.Int("limit", limit))
+			continue
+		}
+		recs = append(recs, r)
+	}
+	if dropped > 0 {
+		res.MarkLost()
+		e.tel.oversize(ctx, dropped)
+		e.tel.lost(ctx, dropped, lossOversize)
+	}
+	return recs
+}
+
+// convert is the inner exporter's converter: it is called synchronously by
+// the inner ConsumeTraces and returns the request translated just before.
+func (e *tracesExporter) convert(ctx context.Context, _ ptrace.Traces) (xexporterhelper.Request, error) {
+	if req, ok := ctx.Value(preparedKey{}).(*recordsRequest); ok && req != nil {
+		return req, nil
+	}
+	return nil, errors.New("dashstream: spans reached the sending queue without translation")
+}
+
+// push produces one request's records and settles their outcomes.
+func (e *tracesExporter) push(ctx context.Context, req xexporterhelper.Request) error {
+	r, ok := req.(*recordsRequest)
+	if !ok {
+		return consumererror.NewPermanent(fmt.Errorf("dashstream: unexpected request type %T", req))
+	}
+	if len(r.records) == 0 {
+		return nil
+	}
+	if e.producer == nil {
+		return errNotStarted
+	}
+	outcomes := e.producer.send(r.records)
+	e.tel.produced(ctx, r.records, outcomes)
+	return e.settle(ctx, r, outcomes)
+}
+
+// settle turns per-record outcomes into the request's result (SPEC §5.5–5.6):
+//   - permanently rejected records are dropped, counted and logged;
+//   - a failed record of a thread whose later record was acknowledged in
+//     this attempt is dropped too: resending it would put it out of order;
+//   - the other failed records are returned, in order, in a partialFailure,
+//     so the retry resends only them.
+//
+// Every thread with a dropped or unacknowledged record is reported lost, so
+// its next state message is a full state. For unacknowledged records this
+// is done at once, before the retries' outcome is known: exporterhelper does
+// not tell the pusher when it gives up, and a full state is always safe.
+func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes []error) error {
+	lastAcked := make(map[string]int)
+	for i, rec := range r.records {
+		if outcomes[i] == nil {
+			lastAcked[rec.ThreadID] = i
+		}
+	}
+	var (
+		remaining        []*translate.Record
+		dropped          []*translate.Record
+		lostBy           = map[string]int{}
+		firstPerm, retry error
+	)
+	for i, rec := range r.records {
+		err := outcomes[i]
+		if err == nil {
+			continue
+		}
+		if isPermanent(err, e.cfg.Producer.AllowAutoTopicCreation) {
+			lostBy[lossReason(err)]++
+			dropped = append(dropped, rec)
+			if firstPerm == nil {
+				firstPerm = err
+			}
+			continue
+		}
+		if j, ok := lastAcked[rec.ThreadID]; ok && j > i {
+			lostBy[lossReordered]++
+			dropped = append(dropped, rec)
+			if firstPerm == nil {
+				firstPerm = err
+			}
+			continue
+		}
+		remaining = append(remaining, rec)
+		if retry == nil {
+			retry = err
+		}
+	}
+	if len(dropped) > 0 {
+		reasons := make([]string, 0, len(lostBy))
+		for reason, n := range lostBy {
+			e.tel.lost(ctx, n, reason)
+			if reason == lossOversize {
+				e.tel.oversize(ctx, n)
+			}
+			reasons = append(reasons, reason)
+		}
+		sort.Strings(reasons)
+		threads := threadsOf(dropped)
+		e.logger.Error("Kafka rejected DashStream records for good; their threads resync with a full state.",
+			zap.Int("dropped_records", len(dropped)), zap.Int("records", len(r.records)),
+			zap.Strings("reasons", reasons), zap.Strings("thread_ids", threads), zap.Error(firstPerm))
+		e.losses.add(threads)
+	}
+	if len(remaining) > 0 {
+		e.failedAttempts.Add(1)
+		e.logger.Debug("Kafka did not acknowledge some records; retrying them.",
+			zap.Int("unacknowledged", len(remaining)), zap.Int("records", len(r.records)), zap.Error(retry))
+		e.losses.add(threadsOf(remaining))
+		return &partialFailure{
+			remaining: newRecordsRequest(remaining),
+			failed:    len(remaining),
+			total:     len(r.records),
+			cause:     retry,
+		}
+	}
+	if len(dropped) > 0 {
+		cause := firstPerm
+		if cause == nil {
+			cause = errors.New("records failed after later records of their thread were acknowledged")
+		}
+		return consumererror.NewPermanent(fmt.Errorf("dashstream: %d of %d records dropped: %w", len(dropped), len(r.records), cause))
+	}
+	return nil
+}
+
+// resolveTopic picks a resource's topic: client metadata, then resource
+// attribute, then the configured topic. Values that are not valid topic
+// names are counted as bad input and ignored.
+func (e *tracesExporter) resolveTopic(ctx context.Context, res pcommon.Resource) string {
+	if key := e.cfg.TopicFromMetadataKey; key != "" {
+		if vals := client.FromContext(ctx).Metadata.Get(key); len(vals) > 0 && vals[0] != "" {
+			if validTopic(vals[0]) {
+				return vals[0]
+			}
+			e.tel.badInput(ctx, "invalid_topic")
+		}
+	}
+	if attr := e.cfg.TopicFromAttribute; attr != "" {
+		if v, ok := res.Attributes().Get(attr); ok {
+			if s := v.AsString(); validTopic(s) {
+				return s
+			}
+			e.tel.badInput(ctx, "invalid_topic")
+		}
+	}
+	return e.cfg.Topic
+}
+
+// start runs before the queue starts consuming.
+func (e *tracesExporter) start(ctx context.Context, _ component.Host) error {
+	sc, err := newSaramaConfig(ctx, e.cfg)
+	if err != nil {
+		return err
+	}
+	// The producer connects on the first push, so the collector starts
+	// (and the persistent queue fills) while Kafka is down.
+	e.producer = newKafkaProducer(e.cfg.ClientConfig.Brokers, sc, e.logger)
+	if q := e.cfg.QueueBatchConfig; q.HasValue() && q.Get().NumConsumers > 1 {
+		e.logger.Warn("sending_queue.num_consumers > 1 sends several requests at once: records of a thread may reach Kafka out of order.",
+			zap.Int("num_consumers", q.Get().NumConsumers))
+	}
+	e.losses.start()
+	return nil
+}
+
+// shutdown runs after the queue has drained.
+func (e *tracesExporter) shutdown(context.Context) error {
+	e.losses.stop()
+	var err error
+	if e.producer != nil {
+		err = e.producer.close()
+	}
+	e.tr.Shutdown()
+	e.tel.tb.Shutdown()
+	return err
+}

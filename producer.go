@@ -1,0 +1,246 @@
+package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+
+	"github.com/IBM/sarama"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/kafka/configkafka"
+	"github.com/xdg-go/scram"
+	"go.uber.org/zap"
+
+	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+)
+
+// newSaramaConfig maps the configkafka settings onto sarama (SPEC §5.1–5.2):
+// acks all with the idempotent producer by default, the librdkafka-compatible
+// CRC32 partitioner, Kafka compression per config and per-message results.
+func newSaramaConfig(ctx context.Context, cfg *Config) (*sarama.Config, error) {
+	version, err := cfg.saramaVersion()
+	if err != nil {
+		return nil, err
+	}
+	cc, p := cfg.ClientConfig, cfg.Producer
+
+	sc := sarama.NewConfig()
+	sc.Version = version
+	sc.ClientID = cc.ClientID
+	sc.RackID = cc.RackID
+	if cc.DialTimeout > 0 {
+		sc.Net.DialTimeout = cc.DialTimeout
+	}
+	sc.Metadata.Full = cc.Metadata.Full
+	sc.Metadata.RefreshFrequency = cc.Metadata.RefreshInterval
+	sc.Metadata.Retry.Max = cc.Metadata.Retry.Max
+	sc.Metadata.Retry.Backoff = cc.Metadata.Retry.Backoff
+	sc.Metadata.AllowAutoTopicCreation = p.AllowAutoTopicCreation
+
+	sc.Producer.RequiredAcks = sarama.RequiredAcks(p.RequiredAcks)
+	sc.Producer.Idempotent = p.RequiredAcks == configkafka.WaitForAll
+	if sc.Producer.Idempotent {
+		// sarama's idempotent producer keeps order only with one request
+		// in flight per broker.
+		sc.Net.MaxOpenRequests = 1
+	} else if p.MaxInflightRequestsPerBroker > 0 {
+		sc.Net.MaxOpenRequests = p.MaxInflightRequestsPerBroker
+	}
+	if sc.Producer.Compression, err = saramaCompression(p.Compression); err != nil {
+		return nil, err
+	}
+	sc.Producer.CompressionLevel = sarama.CompressionLevelDefault
+	if p.CompressionParams.Level != 0 {
+		sc.Producer.CompressionLevel = int(p.CompressionParams.Level)
+	}
+	sc.Producer.MaxMessageBytes = p.MaxMessageBytes
+	sc.Producer.Flush.MaxMessages = p.FlushMaxMessages
+	sc.Producer.Flush.Frequency = p.Linger
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.Partitioner = sarama.NewConsistentCRCHashPartitioner
+
+	if cc.TLS != nil {
+		tlsCfg, err := cc.TLS.LoadTLSConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		if tlsCfg != nil {
+			sc.Net.TLS.Enable = true
+			sc.Net.TLS.Config = tlsCfg
+		}
+	}
+	if sasl := cc.Authentication.SASL; sasl != nil {
+		if err := configureSASL(sc, sasl); err != nil {
+			return nil, err
+		}
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("sarama configuration: %w", err)
+	}
+	return sc, nil
+}
+
+func saramaCompression(name string) (sarama.CompressionCodec, error) {
+	switch name {
+	case "", "none":
+		return sarama.CompressionNone, nil
+	case "gzip":
+		return sarama.CompressionGZIP, nil
+	case "snappy":
+		return sarama.CompressionSnappy, nil
+	case "lz4":
+		return sarama.CompressionLZ4, nil
+	case "zstd":
+		return sarama.CompressionZSTD, nil
+	}
+	return sarama.CompressionNone, fmt.Errorf("producer.compression: %q is not supported", name)
+}
+
+func configureSASL(sc *sarama.Config, sasl *configkafka.SASLConfig) error {
+	sc.Net.SASL.Enable = true
+	sc.Net.SASL.User = sasl.Username
+	sc.Net.SASL.Password = sasl.Password
+	sc.Net.SASL.Handshake = true
+	sc.Net.SASL.Version = sarama.SASLHandshakeV1
+	if !sc.Version.IsAtLeast(sarama.V1_0_0_0) {
+		sc.Net.SASL.Version = sarama.SASLHandshakeV0
+	}
+	switch sasl.Mechanism {
+	case saslPlain:
+		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+	case saslSCRAMSHA256:
+		sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
+		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha256.New} }
+	case saslSCRAMSHA512:
+		sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha512.New} }
+	default:
+		return fmt.Errorf("auth.sasl.mechanism: %q is not supported", sasl.Mechanism)
+	}
+	return nil
+}
+
+// scramClient adapts xdg-go/scram to sarama's SCRAMClient.
+type scramClient struct {
+	hash func() hash.Hash
+	conv *scram.ClientConversation
+}
+
+func (c *scramClient) Begin(user, password, authzID string) error {
+	client, err := scram.HashGeneratorFcn(c.hash).NewClient(user, password, authzID)
+	if err != nil {
+		return fmt.Errorf("scram: %w", err)
+	}
+	c.conv = client.NewConversation()
+	return nil
+}
+
+func (c *scramClient) Step(challenge string) (string, error) {
+	if c.conv == nil {
+		return "", errors.New("scram: Step before Begin")
+	}
+	return c.conv.Step(challenge)
+}
+
+func (c *scramClient) Done() bool { return c.conv != nil && c.conv.Done() }
+
+// kafkaProducer owns the sarama producer. It is created lazily so the
+// exporter starts (and its persistent queue fills) while Kafka is down.
+type kafkaProducer struct {
+	brokers []string
+	conf    *sarama.Config
+	logger  *zap.Logger
+
+	mu     sync.Mutex
+	sp     sarama.SyncProducer
+	closed bool
+}
+
+func newKafkaProducer(brokers []string, conf *sarama.Config, logger *zap.Logger) *kafkaProducer {
+	return &kafkaProducer{brokers: brokers, conf: conf, logger: logger}
+}
+
+// connect creates the sarama producer if needed.
+func (p *kafkaProducer) connect() (sarama.SyncProducer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("dashstream: producer closed")
+	}
+	if p.sp != nil {
+		return p.sp, nil
+	}
+	sp, err := sarama.NewSyncProducer(p.brokers, p.conf)
+	if err != nil {
+		return nil, fmt.Errorf("dashstream: connecting to Kafka brokers %v: %w", p.brokers, err)
+	}
+	p.sp = sp
+	return sp, nil
+}
+
+// send produces recs and returns each record's outcome (nil = acknowledged).
+// It returns only once every record has an outcome, whatever ctx says: a
+// record still in flight could be acknowledged later, and retrying it would
+// duplicate it. sarama's own timeouts and retries bound the wait.
+func (p *kafkaProducer) send(recs []*translate.Record) []error {
+	outcomes := make([]error, len(recs))
+	sp, err := p.connect()
+	if err != nil {
+		for i := range outcomes {
+			outcomes[i] = err
+		}
+		return outcomes
+	}
+	msgs := make([]*sarama.ProducerMessage, len(recs))
+	for i, r := range recs {
+		m := &sarama.ProducerMessage{
+			Topic:    r.Topic,
+			Key:      sarama.ByteEncoder(r.Key),
+			Value:    sarama.ByteEncoder(r.Value),
+			Metadata: i,
+		}
+		if len(r.Headers) > 0 {
+			m.Headers = make([]sarama.RecordHeader, len(r.Headers))
+			for j, h := range r.Headers {
+				m.Headers[j] = sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
+			}
+		}
+		msgs[i] = m
+	}
+	err = sp.SendMessages(msgs)
+	if err == nil {
+		return outcomes
+	}
+	var perrs sarama.ProducerErrors
+	if !errors.As(err, &perrs) {
+		for i := range outcomes {
+			outcomes[i] = err
+		}
+		return outcomes
+	}
+	for _, pe := range perrs {
+		if i, ok := pe.Msg.Metadata.(int); ok && i >= 0 && i < len(outcomes) {
+			outcomes[i] = pe.Err
+		}
+	}
+	return outcomes
+}
+
+func (p *kafkaProducer) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.sp == nil {
+		return nil
+	}
+	err := p.sp.Close()
+	p.sp = nil
+	if err != nil {
+		return fmt.Errorf("dashstream: closing Kafka producer: %w", err)
+	}
+	return nil
+}

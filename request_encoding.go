@@ -1,0 +1,197 @@
+package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
+	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
+)
+
+// requestEncoding stores queued requests in the persistent queue
+// (sending_queue.storage). The format is a version byte followed by
+// protobuf wire fields, so records restored after a restart are the exact
+// bytes that were translated:
+//
+//	request = version(1) { 1: record }
+//	record  = 1: topic, 2: key, 3: value, 4: header{1: key, 2: value},
+//	          5: thread_id, 6: sequence, 7: message type
+//
+// Client metadata is not stored: the topic was resolved at translation.
+type requestEncoding struct{}
+
+var _ exporterhelper.QueueBatchEncoding[xexporterhelper.Request] = requestEncoding{}
+
+const encodingVersion byte = 1
+
+// Field numbers of the stored format.
+const (
+	fieldRecord = 1
+
+	fieldTopic    = 1
+	fieldKey      = 2
+	fieldValue    = 3
+	fieldHeader   = 4
+	fieldThreadID = 5
+	fieldSequence = 6
+	fieldType     = 7
+
+	fieldHeaderKey   = 1
+	fieldHeaderValue = 2
+)
+
+var errBadEncoding = errors.New("dashstream: corrupt queued request")
+
+func (requestEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]byte, error) {
+	r, ok := req.(*recordsRequest)
+	if !ok {
+		return nil, fmt.Errorf("dashstream: cannot encode %T", req)
+	}
+	buf := make([]byte, 1, 1+r.bytes+len(r.records)*64)
+	buf[0] = encodingVersion
+	var rec []byte
+	for _, x := range r.records {
+		rec = appendRecord(rec[:0], x)
+		buf = protowire.AppendTag(buf, fieldRecord, protowire.BytesType)
+		buf = protowire.AppendBytes(buf, rec)
+	}
+	return buf, nil
+}
+
+func appendRecord(b []byte, r *translate.Record) []byte {
+	b = appendString(b, fieldTopic, r.Topic)
+	b = protowire.AppendTag(b, fieldKey, protowire.BytesType)
+	b = protowire.AppendBytes(b, r.Key)
+	b = protowire.AppendTag(b, fieldValue, protowire.BytesType)
+	b = protowire.AppendBytes(b, r.Value)
+	for _, h := range r.Headers {
+		var hb []byte
+		hb = appendString(hb, fieldHeaderKey, h.Key)
+		hb = protowire.AppendTag(hb, fieldHeaderValue, protowire.BytesType)
+		hb = protowire.AppendBytes(hb, h.Value)
+		b = protowire.AppendTag(b, fieldHeader, protowire.BytesType)
+		b = protowire.AppendBytes(b, hb)
+	}
+	b = appendString(b, fieldThreadID, r.ThreadID)
+	b = protowire.AppendTag(b, fieldSequence, protowire.VarintType)
+	b = protowire.AppendVarint(b, r.Sequence)
+	b = protowire.AppendTag(b, fieldType, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(r.Type))
+}
+
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+func (requestEncoding) Unmarshal(data []byte) (context.Context, xexporterhelper.Request, error) {
+	ctx := context.Background()
+	if len(data) == 0 {
+		return ctx, nil, fmt.Errorf("%w: empty", errBadEncoding)
+	}
+	if data[0] != encodingVersion {
+		return ctx, nil, fmt.Errorf("%w: unknown version %d", errBadEncoding, data[0])
+	}
+	var recs []*translate.Record
+	err := eachField(data[1:], func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != fieldRecord || typ != protowire.BytesType {
+			return nil // unknown fields of later versions are skipped
+		}
+		rec, err := parseRecord(v)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+		return nil
+	})
+	if err != nil {
+		return ctx, nil, err
+	}
+	return ctx, newRecordsRequest(recs), nil
+}
+
+func parseRecord(data []byte) (*translate.Record, error) {
+	r := &translate.Record{}
+	err := eachField(data, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
+		switch {
+		case num == fieldTopic && typ == protowire.BytesType:
+			r.Topic = string(v)
+		case num == fieldKey && typ == protowire.BytesType:
+			r.Key = append([]byte{}, v...)
+		case num == fieldValue && typ == protowire.BytesType:
+			r.Value = append([]byte{}, v...)
+		case num == fieldHeader && typ == protowire.BytesType:
+			h, err := parseHeader(v)
+			if err != nil {
+				return err
+			}
+			r.Headers = append(r.Headers, h)
+		case num == fieldThreadID && typ == protowire.BytesType:
+			r.ThreadID = string(v)
+		case num == fieldSequence && typ == protowire.VarintType:
+			r.Sequence = n
+		case num == fieldType && typ == protowire.VarintType:
+			r.Type = dashstreampb.MessageType(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.Topic == "" || len(r.Value) == 0 {
+		return nil, fmt.Errorf("%w: record without topic or value", errBadEncoding)
+	}
+	return r, nil
+}
+
+func parseHeader(data []byte) (translate.Header, error) {
+	var h translate.Header
+	err := eachField(data, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		switch {
+		case num == fieldHeaderKey && typ == protowire.BytesType:
+			h.Key = string(v)
+		case num == fieldHeaderValue && typ == protowire.BytesType:
+			h.Value = append([]byte{}, v...)
+		}
+		return nil
+	})
+	return h, err
+}
+
+// eachField walks the protobuf wire fields of data; fn gets a bytes field's
+// content or a varint's value.
+func eachField(data []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error) error {
+	for len(data) > 0 {
+		num, typ, tn := protowire.ConsumeTag(data)
+		if tn < 0 {
+			return fmt.Errorf("%w: %v", errBadEncoding, protowire.ParseError(tn))
+		}
+		data = data[tn:]
+		var (
+			v  []byte
+			x  uint64
+			vn int
+		)
+		switch typ {
+		case protowire.BytesType:
+			v, vn = protowire.ConsumeBytes(data)
+		case protowire.VarintType:
+			x, vn = protowire.ConsumeVarint(data)
+		default:
+			vn = protowire.ConsumeFieldValue(num, typ, data)
+		}
+		if vn < 0 {
+			return fmt.Errorf("%w: %v", errBadEncoding, protowire.ParseError(vn))
+		}
+		data = data[vn:]
+		if err := fn(num, typ, v, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package dashstreamexporter
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
+	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+)
+
+func TestRequestEncodingRoundTrip(t *testing.T) {
+	recs := []*translate.Record{
+		{
+			Topic: "events", Key: []byte("thread-1"), Value: []byte{0x00, 1, 2, 3},
+			Headers: []translate.Header{
+				{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")},
+				{Key: "empty", Value: nil},
+			},
+			ThreadID: "thread-1", Sequence: 1_700_000_000_000_001, Type: dashstreampb.MessageType_MESSAGE_TYPE_STATE_DIFF,
+		},
+		{Topic: "other", Key: []byte("t2"), Value: []byte{0x01, 0xff}, ThreadID: "t2", Sequence: 7, Type: dashstreampb.MessageType_MESSAGE_TYPE_CHECKPOINT},
+	}
+	enc := requestEncoding{}
+	data, err := enc.Marshal(t.Context(), newRecordsRequest(recs))
+	require.NoError(t, err)
+	assert.Equal(t, encodingVersion, data[0])
+
+	_, got, err := enc.Unmarshal(data)
+	require.NoError(t, err)
+	gr := got.(*recordsRequest)
+	require.Len(t, gr.records, 2)
+	// A nil header value comes back empty: Kafka does not tell them apart.
+	recs[0].Headers[1].Value = []byte{}
+	for i := range recs {
+		assert.Equal(t, *recs[i], *gr.records[i])
+	}
+	assert.Equal(t, newRecordsRequest(recs).BytesSize(), gr.BytesSize())
+
+	// Same bytes again: what the queue stores is deterministic.
+	again, err := enc.Marshal(t.Context(), gr)
+	require.NoError(t, err)
+	assert.Equal(t, data, again)
+}
+
+func TestRequestEncodingEmpty(t *testing.T) {
+	enc := requestEncoding{}
+	data, err := enc.Marshal(t.Context(), newRecordsRequest(nil))
+	require.NoError(t, err)
+	_, got, err := enc.Unmarshal(data)
+	require.NoError(t, err)
+	assert.Equal(t, 0, got.ItemsCount())
+}
+
+func TestRequestEncodingSkipsUnknownFields(t *testing.T) {
+	enc := requestEncoding{}
+	data, err := enc.Marshal(t.Context(), newRecordsRequest(testRecords(1, 4, "th", 5)))
+	require.NoError(t, err)
+	data = protowire.AppendTag(data, 9, protowire.VarintType)
+	data = protowire.AppendVarint(data, 42)
+	_, got, err := enc.Unmarshal(data)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), got.(*recordsRequest).records[0].Sequence)
+}
+
+func TestRequestEncodingCorrupt(t *testing.T) {
+	enc := requestEncoding{}
+	good, err := enc.Marshal(t.Context(), newRecordsRequest(testRecords(2, 8, "th", 1)))
+	require.NoError(t, err)
+	noTopic := []byte{encodingVersion}
+	noTopic = protowire.AppendTag(noTopic, fieldRecord, protowire.BytesType)
+	noTopic = protowire.AppendBytes(noTopic, protowire.AppendVarint(protowire.AppendTag(nil, fieldSequence, protowire.VarintType), 3))
+	tests := map[string][]byte{
+		"empty":         nil,
+		"wrong version": append([]byte{9}, good[1:]...),
+		"truncated":     good[:len(good)-3],
+		"bad tag":       {encodingVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"no topic":      noTopic,
+	}
+	for name, data := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := enc.Unmarshal(data)
+			require.ErrorIs(t, err, errBadEncoding)
+		})
+	}
+}
+
+func FuzzRequestEncodingUnmarshal(f *testing.F) {
+	good, err := requestEncoding{}.Marshal(f.Context(), newRecordsRequest(testRecords(2, 8, "th", 1)))
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add([]byte{encodingVersion})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, req, err := requestEncoding{}.Unmarshal(data)
+		if err != nil {
+			return
+		}
+		again, err := requestEncoding{}.Marshal(t.Context(), req)
+		require.NoError(t, err)
+		_, req2, err := requestEncoding{}.Unmarshal(again)
+		require.NoError(t, err)
+		assert.Equal(t, req.ItemsCount(), req2.ItemsCount())
+	})
+}
