@@ -41,9 +41,16 @@ tools: ## build the pinned tools of tools/go.mod into .bin/
 generate: tools ## regenerate protobuf and mdatagen code
 	PATH="$(BIN):$$PATH" $(PROTOC) --proto_path=$(PROTO_DIR) --go_out=. --go_opt=module=$(MODULE) \
 		$(PROTO_DIR)/dashstream.proto
+	@# mdatagen names the package of its root-level files after the directory,
+	@# so it runs through a link named after the real package: the output does
+	@# not depend on where the repository is cloned.
 	@for d in $(MDATAGEN_DIRS); do \
-		echo "mdatagen $$d/metadata.yaml"; \
-		(cd $$d && $(BIN)/mdatagen metadata.yaml) || exit 1; \
+		pkg=$$(cd $$d && $(GO) list -f '{{.Name}}' .) || exit 1; \
+		tmp=$$(mktemp -d) || exit 1; \
+		ln -s "$$(cd $$d && pwd)" "$$tmp/$$pkg"; \
+		echo "mdatagen $$d/metadata.yaml (package $$pkg)"; \
+		$(BIN)/mdatagen "$$tmp/$$pkg/metadata.yaml"; rc=$$?; \
+		rm -rf "$$tmp"; [ $$rc -eq 0 ] || exit $$rc; \
 	done
 	@for h in $(GENERATE_HOOKS); do $(MAKE) --no-print-directory $$h || exit 1; done
 
@@ -92,3 +99,38 @@ BENCH_E2E_FLAGS ?=
 .PHONY: bench-e2e
 bench-e2e: ## measure our collector against contrib's kafka exporter; regenerates docs/BENCHMARKS.md "End to end"
 	$(GO) run ./bench/e2e $(BENCH_E2E_FLAGS)
+
+# --- the distribution, the dev tools and the run path -----------------------
+# dist/ is git-ignored: ocb writes the collector's sources and binary there,
+# the commands go to dist/bin/, `make run` logs to dist/run/.
+DIST_BIN  := $(CURDIR)/dist/bin
+COLLECTOR := $(CURDIR)/dist/otelcol-dashstream
+# What the collector binary is built from: the manifest, go.mod and the
+# non-test Go sources of the exporter (root, internal/, dashstream/).
+COLLECTOR_SRC := builder-config.yaml go.mod go.sum \
+	$(shell find . -maxdepth 1 -name '*.go' ! -name '*_test.go'; \
+		find internal dashstream -name '*.go' ! -name '*_test.go' 2>/dev/null)
+
+.PHONY: collector
+collector: $(COLLECTOR) ## build dist/otelcol-dashstream with ocb (builder-config.yaml)
+
+$(COLLECTOR): $(COLLECTOR_SRC)
+	@test -x $(BIN)/ocb || (mkdir -p $(BIN) && cd tools && $(GO) build -o $(BIN)/ocb go.opentelemetry.io/collector/cmd/builder)
+	$(BIN)/ocb --config=builder-config.yaml
+	@touch $@
+
+.PHONY: cli devkafka demo
+cli: ## build the dashstream CLI into dist/bin/
+	$(GO) build -o $(DIST_BIN)/dashstream ./cmd/dashstream
+devkafka: ## build the dev Kafka (kfake on 127.0.0.1:9092) into dist/bin/
+	$(GO) build -o $(DIST_BIN)/devkafka ./cmd/devkafka
+demo: ## build the demo graph program into dist/bin/
+	$(GO) build -o $(DIST_BIN)/demo ./cmd/demo
+
+.PHONY: run
+run: collector cli devkafka demo ## start dev Kafka + collector, run the demo, show its stream (Ctrl-C stops all)
+	@scripts/run.sh
+
+.PHONY: e2e
+e2e: collector cli devkafka demo ## end-to-end test: demo and LangGraph.js spans through Kafka, checked by dashstream verify
+	@scripts/e2e.sh

@@ -120,6 +120,10 @@ type RedactionConfig struct {
 type SessionConfig struct {
 	MaxThreads  int           `mapstructure:"max_threads"`
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// StateMemoryBytes bounds the estimated memory of all sessions' states;
+	// beyond it the least recently used idle sessions are evicted (their
+	// threads resume with a full state). 0 = no bound.
+	StateMemoryBytes int64 `mapstructure:"state_memory_bytes"`
 
 	_ struct{}
 }
@@ -165,7 +169,7 @@ func createDefaultConfig() component.Config {
 			Keys:     tc.Redaction.Keys,
 			Patterns: tc.Redaction.Patterns,
 		},
-		Session:           SessionConfig{MaxThreads: tc.MaxThreads, IdleTimeout: tc.IdleTimeout},
+		Session:           SessionConfig{MaxThreads: tc.MaxThreads, IdleTimeout: tc.IdleTimeout, StateMemoryBytes: tc.StateMemoryBytes},
 		AttributeMaxBytes: tc.AttributeMaxBytes,
 		FrameCompression:  FrameCompressionConfig{Enabled: tc.Compression, Threshold: tc.CompressionThreshold},
 	}
@@ -334,6 +338,7 @@ func (c *Config) translateConfig(resolveTopic topicResolver) translate.Config {
 		},
 		MaxThreads:           c.Session.MaxThreads,
 		IdleTimeout:          c.Session.IdleTimeout,
+		StateMemoryBytes:     c.Session.StateMemoryBytes,
 		Compression:          c.FrameCompression.Enabled,
 		CompressionThreshold: c.FrameCompression.Threshold,
 		MaxRecordBytes:       max(c.Producer.MaxMessageBytes-recordReserve(c.Headers), minMaxMessageBytes),

@@ -1,6 +1,7 @@
 package dashstreamexporter
 
 import (
+	"hash/crc32"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,8 +14,8 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/dashstream/dashstreamexporter/dashstream/translate"
@@ -93,7 +94,7 @@ func TestLoadConfig(t *testing.T) {
 				CheckpointInterval: 20,
 				State:              StateConfig{MaxBytes: 1 << 20},
 				Redaction:          RedactionConfig{Enabled: true, Keys: tdef.Redaction.Keys, Patterns: tdef.Redaction.Patterns},
-				Session:            SessionConfig{MaxThreads: tdef.MaxThreads, IdleTimeout: tdef.IdleTimeout},
+				Session:            SessionConfig{MaxThreads: tdef.MaxThreads, IdleTimeout: tdef.IdleTimeout, StateMemoryBytes: 512 << 20},
 				AttributeMaxBytes:  64 << 10,
 				FrameCompression:   FrameCompressionConfig{Enabled: true, Threshold: 512},
 			},
@@ -141,7 +142,7 @@ func TestLoadConfig(t *testing.T) {
 				c.CheckpointInterval = 50
 				c.State.MaxBytes = 524288
 				c.Redaction = RedactionConfig{Enabled: true, Keys: []string{"api_key", "cookie"}, Patterns: []string{`ghp_[A-Za-z0-9]{36}`}}
-				c.Session = SessionConfig{MaxThreads: 500, IdleTimeout: 10 * time.Minute}
+				c.Session = SessionConfig{MaxThreads: 500, IdleTimeout: 10 * time.Minute, StateMemoryBytes: 64 << 20}
 				c.AttributeMaxBytes = 4096
 				c.FrameCompression = FrameCompressionConfig{Enabled: false, Threshold: 1024}
 				return c
@@ -188,7 +189,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"scram_without_password", []string{"auth.sasl.password", "SCRAM-SHA-256"}},
 		{"kerberos", []string{"auth.kerberos", "not supported"}},
 		{"tiny_max_message_bytes", []string{"producer.max_message_bytes", "100", "minimal"}},
-		{"negative_sizes", []string{"state.max_bytes", "attribute_max_bytes", "session.max_threads", "frame_compression.threshold"}},
+		{"negative_sizes", []string{"state.max_bytes", "attribute_max_bytes", "session.max_threads", "session.state_memory_bytes", "frame_compression.threshold"}},
 		{"bad_conventions", []string{"conventions", "zipkin"}},
 		{"bad_regex", []string{"redaction.patterns[0]"}},
 		{"bad_topic", []string{"topic", "has space"}},
@@ -222,6 +223,7 @@ func TestTranslateConfigMapping(t *testing.T) {
 	assert.Equal(t, translate.RedactionConfig{Enabled: true, Keys: []string{"api_key", "cookie"}, Patterns: []string{`ghp_[A-Za-z0-9]{36}`}}, tc.Redaction)
 	assert.Equal(t, 500, tc.MaxThreads)
 	assert.Equal(t, 10*time.Minute, tc.IdleTimeout)
+	assert.Equal(t, int64(64<<20), tc.StateMemoryBytes)
 	assert.False(t, tc.Compression)
 	assert.Equal(t, 1024, tc.CompressionThreshold)
 	assert.Equal(t, "agents", tc.Topic)
@@ -247,9 +249,15 @@ func TestSaramaConfig(t *testing.T) {
 			assert.Equal(t, "otelcol-dashstream", sc.ClientID)
 			assert.False(t, sc.Net.SASL.Enable)
 			assert.False(t, sc.Net.TLS.Enable)
-			// CRC32 partitioner compatible with librdkafka: same key, same partition.
+			// CRC32 partitioner compatible with librdkafka's consistent
+			// partitioner: partition = crc32(key) mod partitions.
 			p := sc.Producer.Partitioner("t")
-			assert.False(t, p.RequiresConsistency() == false)
+			assert.True(t, p.RequiresConsistency())
+			for _, key := range []string{"thread-1", "support-thread-7", "ünïcode"} {
+				got, err := p.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(key)}, 12)
+				require.NoError(t, err)
+				assert.Equal(t, int32(crc32.ChecksumIEEE([]byte(key))%12), got, key)
+			}
 		}},
 		{"plain_acks_one", func(t *testing.T, sc *sarama.Config) {
 			assert.Equal(t, sarama.WaitForLocal, sc.Producer.RequiredAcks)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,11 +48,15 @@ type tracesExporter struct {
 	queueAsync bool
 
 	producer *kafkaProducer // set by start
+	stash    *restoreStash
 
 	// Progress counters (tests and debug logs): records accepted by the
 	// sending queue, and send attempts that left records unacknowledged.
 	enqueued       atomic.Int64
 	failedAttempts atomic.Int64
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 var _ exporter.Traces = (*tracesExporter)(nil)
@@ -69,6 +74,7 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config) 
 		cfg:    cfg,
 		logger: set.Logger,
 		tel:    &telemetry{tb: tb},
+		stash:  &restoreStash{},
 	}
 	var resolve topicResolver
 	if cfg.TopicFromAttribute != "" || cfg.TopicFromMetadataKey != "" {
@@ -96,7 +102,7 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config) 
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(cfg.TimeoutSettings),
 		exporterhelper.WithRetry(cfg.BackOffConfig),
-		xexporterhelper.WithQueueBatch(cfg.QueueBatchConfig, xexporterhelper.QueueBatchSettings{Encoding: requestEncoding{}}),
+		xexporterhelper.WithQueueBatch(cfg.QueueBatchConfig, xexporterhelper.QueueBatchSettings{Encoding: requestEncoding{stash: e.stash}}),
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 	)
@@ -108,12 +114,18 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config) 
 	return e, nil
 }
 
+// Start starts the inner exporter; requests its persistent queue restores
+// meanwhile go to the restore stash (see requestEncoding).
 func (e *tracesExporter) Start(ctx context.Context, host component.Host) error {
+	e.stash.setActive(true)
+	defer e.stash.setActive(false)
 	return e.inner.Start(ctx, host)
 }
 
+// Shutdown is idempotent (exporterhelper's retry sender is not).
 func (e *tracesExporter) Shutdown(ctx context.Context) error {
-	return e.inner.Shutdown(ctx)
+	e.shutdownOnce.Do(func() { e.shutdownErr = e.inner.Shutdown(ctx) })
+	return e.shutdownErr
 }
 
 // Capabilities: the spans are only read; the queue holds records, not pdata.
@@ -168,9 +180,10 @@ func (e *tracesExporter) sizeChecked(ctx context.Context, res *translate.Result)
 		r := &res.Records[i]
 		if n := recordSize(r); n > limit {
 			dropped++
+			// Thread ids come from span attributes: only at debug level.
 			e.logger.Warn("Dropping a DashStream record larger than producer.max_message_bytes; its thread resyncs with a full state.",
-				zap.String("thread_id", r.ThreadID), zap.Uint64("sequence", r.Sequence),
 				zap.String("message_type", messageTypeName(r.Type)), zap.Int("bytes", n), zap.Int("limit", limit))
+			e.logger.Debug("Oversize record dropped.", zap.String("thread_id", r.ThreadID), zap.Uint64("sequence", r.Sequence))
 			continue
 		}
 		recs = append(recs, r)
@@ -198,11 +211,14 @@ func (e *tracesExporter) push(ctx context.Context, req xexporterhelper.Request) 
 	if !ok {
 		return consumererror.NewPermanent(fmt.Errorf("dashstream: unexpected request type %T", req))
 	}
-	if len(r.records) == 0 {
-		return nil
-	}
 	if e.producer == nil {
 		return errNotStarted
+	}
+	if restored := e.stash.drain(); len(restored) > 0 {
+		r = newRecordsRequest(append(restored, r.records...))
+	}
+	if len(r.records) == 0 {
+		return nil
 	}
 	outcomes := e.producer.send(r.records)
 	e.tel.produced(ctx, r.records, outcomes)
@@ -272,7 +288,8 @@ func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes
 		threads := threadsOf(dropped)
 		e.logger.Error("Kafka rejected DashStream records for good; their threads resync with a full state.",
 			zap.Int("dropped_records", len(dropped)), zap.Int("records", len(r.records)),
-			zap.Strings("reasons", reasons), zap.Strings("thread_ids", threads), zap.Error(firstPerm))
+			zap.Int("threads", len(threads)), zap.Strings("reasons", reasons), zap.Error(firstPerm))
+		e.logger.Debug("Threads resyncing after dropped records.", zap.Strings("thread_ids", threads))
 		e.losses.add(threads)
 	}
 	if len(remaining) > 0 {

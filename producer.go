@@ -156,6 +156,7 @@ type kafkaProducer struct {
 	logger  *zap.Logger
 
 	mu     sync.Mutex
+	client sarama.Client
 	sp     sarama.SyncProducer
 	closed bool
 }
@@ -174,12 +175,71 @@ func (p *kafkaProducer) connect() (sarama.SyncProducer, error) {
 	if p.sp != nil {
 		return p.sp, nil
 	}
-	sp, err := sarama.NewSyncProducer(p.brokers, p.conf)
+	client, err := sarama.NewClient(p.brokers, p.conf)
 	if err != nil {
 		return nil, fmt.Errorf("dashstream: connecting to Kafka brokers %v: %w", p.brokers, err)
 	}
-	p.sp = sp
+	sp, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("dashstream: creating Kafka producer: %w", err)
+	}
+	p.client, p.sp = client, sp
 	return sp, nil
+}
+
+// preflight makes sure every topic's partitions have a reachable leader
+// before anything is sent, so an attempt against a half-recovered cluster
+// fails as a whole instead of failing early records and sending later ones
+// (which would put a thread's records out of order).
+func (p *kafkaProducer) preflight(recs []*translate.Record) error {
+	p.mu.Lock()
+	client := p.client
+	p.mu.Unlock()
+	if client == nil {
+		return errors.New("dashstream: producer not connected")
+	}
+	topics := map[string]struct{}{}
+	for _, r := range recs {
+		topics[r.Topic] = struct{}{}
+	}
+	list := make([]string, 0, len(topics))
+	for t := range topics {
+		list = append(list, t)
+	}
+	if err := client.RefreshMetadata(list...); err != nil {
+		return fmt.Errorf("dashstream: Kafka metadata: %w", err)
+	}
+	for _, t := range list {
+		parts, err := client.Partitions(t)
+		if err != nil {
+			return fmt.Errorf("dashstream: partitions of %q: %w", t, err)
+		}
+		for _, part := range parts {
+			if _, err := client.Leader(t, part); err != nil {
+				return fmt.Errorf("dashstream: leader of %q/%d: %w", t, part, err)
+			}
+		}
+	}
+	return nil
+}
+
+// reset discards the producer after a failed attempt: the next attempt
+// starts from a fresh client (fresh metadata, no open circuit breaker, a new
+// idempotent producer id) and runs the preflight check first.
+func (p *kafkaProducer) reset() {
+	p.mu.Lock()
+	sp, client := p.sp, p.client
+	p.sp, p.client = nil, nil
+	p.mu.Unlock()
+	if sp != nil {
+		if err := sp.Close(); err != nil {
+			p.logger.Debug("Closing the Kafka producer after a failed attempt.", zap.Error(err))
+		}
+	}
+	if client != nil && !client.Closed() {
+		_ = client.Close()
+	}
 }
 
 // send produces recs and returns each record's outcome (nil = acknowledged).
@@ -188,12 +248,24 @@ func (p *kafkaProducer) connect() (sarama.SyncProducer, error) {
 // duplicate it. sarama's own timeouts and retries bound the wait.
 func (p *kafkaProducer) send(recs []*translate.Record) []error {
 	outcomes := make([]error, len(recs))
-	sp, err := p.connect()
-	if err != nil {
+	fail := func(err error) []error {
 		for i := range outcomes {
 			outcomes[i] = err
 		}
 		return outcomes
+	}
+	p.mu.Lock()
+	fresh := p.sp == nil
+	p.mu.Unlock()
+	sp, err := p.connect()
+	if err != nil {
+		return fail(err)
+	}
+	if fresh {
+		if err := p.preflight(recs); err != nil {
+			p.reset()
+			return fail(err)
+		}
 	}
 	msgs := make([]*sarama.ProducerMessage, len(recs))
 	for i, r := range recs {
@@ -217,15 +289,20 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 	}
 	var perrs sarama.ProducerErrors
 	if !errors.As(err, &perrs) {
-		for i := range outcomes {
-			outcomes[i] = err
-		}
-		return outcomes
+		p.reset()
+		return fail(err)
 	}
+	retryable := false
 	for _, pe := range perrs {
 		if i, ok := pe.Msg.Metadata.(int); ok && i >= 0 && i < len(outcomes) {
 			outcomes[i] = pe.Err
 		}
+		if !isPermanent(pe.Err, p.conf.Metadata.AllowAutoTopicCreation) {
+			retryable = true
+		}
+	}
+	if retryable {
+		p.reset()
 	}
 	return outcomes
 }
@@ -238,7 +315,10 @@ func (p *kafkaProducer) close() error {
 		return nil
 	}
 	err := p.sp.Close()
-	p.sp = nil
+	if p.client != nil && !p.client.Closed() {
+		_ = p.client.Close()
+	}
+	p.sp, p.client = nil, nil
 	if err != nil {
 		return fmt.Errorf("dashstream: closing Kafka producer: %w", err)
 	}

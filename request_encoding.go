@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -23,7 +24,15 @@ import (
 //	          5: thread_id, 6: sequence, 7: message type
 //
 // Client metadata is not stored: the topic was resolved at translation.
-type requestEncoding struct{}
+//
+// With a restore stash, requests decoded while the exporter starts are the
+// ones exporterhelper's persistent queue found in flight at the last
+// shutdown; it re-queues them at the tail, behind later requests. To keep
+// each thread in order their records go to the stash instead (the queue
+// gets an empty placeholder) and the pusher sends them before anything else.
+type requestEncoding struct {
+	stash *restoreStash
+}
 
 var _ exporterhelper.QueueBatchEncoding[xexporterhelper.Request] = requestEncoding{}
 
@@ -89,7 +98,7 @@ func appendString(b []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
-func (requestEncoding) Unmarshal(data []byte) (context.Context, xexporterhelper.Request, error) {
+func (e requestEncoding) Unmarshal(data []byte) (context.Context, xexporterhelper.Request, error) {
 	ctx := context.Background()
 	if len(data) == 0 {
 		return ctx, nil, fmt.Errorf("%w: empty", errBadEncoding)
@@ -112,7 +121,47 @@ func (requestEncoding) Unmarshal(data []byte) (context.Context, xexporterhelper.
 	if err != nil {
 		return ctx, nil, err
 	}
+	if e.stash.take(recs) {
+		return ctx, newRecordsRequest(nil), nil
+	}
 	return ctx, newRecordsRequest(recs), nil
+}
+
+// restoreStash holds the records of requests restored at start (see
+// requestEncoding) until the pusher sends them first.
+type restoreStash struct {
+	mu     sync.Mutex
+	active bool
+	recs   []*translate.Record
+}
+
+// take keeps recs while the exporter is starting; it reports whether it did.
+func (s *restoreStash) take(recs []*translate.Record) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.active {
+		return false
+	}
+	s.recs = append(s.recs, recs...)
+	return true
+}
+
+func (s *restoreStash) setActive(active bool) {
+	s.mu.Lock()
+	s.active = active
+	s.mu.Unlock()
+}
+
+// drain returns the stashed records, oldest first, and empties the stash.
+func (s *restoreStash) drain() []*translate.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.recs
+	s.recs = nil
+	return out
 }
 
 func parseRecord(data []byte) (*translate.Record, error) {

@@ -104,3 +104,32 @@ func FuzzRequestEncodingUnmarshal(f *testing.F) {
 		assert.Equal(t, req.ItemsCount(), req2.ItemsCount())
 	})
 }
+
+// Requests decoded while the exporter starts (restored by the persistent
+// queue) go to the stash, in order; afterwards decoding is plain.
+func TestRequestEncodingRestoreStash(t *testing.T) {
+	stash := &restoreStash{}
+	enc := requestEncoding{stash: stash}
+	a, err := enc.Marshal(t.Context(), newRecordsRequest(testRecords(2, 4, "th", 1)))
+	require.NoError(t, err)
+	b, err := enc.Marshal(t.Context(), newRecordsRequest(testRecords(1, 4, "th", 3)))
+	require.NoError(t, err)
+
+	stash.setActive(true)
+	for _, data := range [][]byte{a, b} {
+		_, req, err := enc.Unmarshal(data)
+		require.NoError(t, err)
+		assert.Equal(t, 0, req.ItemsCount(), "restored requests leave an empty placeholder")
+	}
+	stash.setActive(false)
+	_, req, err := enc.Unmarshal(a)
+	require.NoError(t, err)
+	assert.Equal(t, 2, req.ItemsCount())
+
+	var seqs []uint64
+	for _, r := range stash.drain() {
+		seqs = append(seqs, r.Sequence)
+	}
+	assert.Equal(t, []uint64{1, 2, 3}, seqs)
+	assert.Empty(t, stash.drain())
+}

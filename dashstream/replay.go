@@ -330,12 +330,20 @@ func (a *applyCtx) loseState() {
 func (a *applyCtx) stateDiff(sd *dashstreampb.StateDiff) {
 	ts := a.ts
 	ts.Diffs++
-	if !bytes.Equal(sd.GetBaseCheckpointId(), ts.LastCheckpointID) {
+	full := len(sd.GetFullState()) > 0
+	switch {
+	case full:
+		// A full state is self-contained: it restarts the checkpoint chain
+		// from whatever base its producer declares. That is how a thread
+		// resyncs after a loss and how it continues on another collector
+		// instance (SPEC §8), whose session never saw the old checkpoints.
+		ts.LastCheckpointID = bytes.Clone(sd.GetBaseCheckpointId())
+	case !bytes.Equal(sd.GetBaseCheckpointId(), ts.LastCheckpointID):
 		a.report(ProblemBaseCheckpoint, "base_checkpoint_id %s, last checkpoint %s",
 			idString(sd.GetBaseCheckpointId()), idString(ts.LastCheckpointID))
 	}
 	switch {
-	case len(sd.GetFullState()) > 0:
+	case full:
 		ts.FullStates++
 		if len(sd.GetOperations()) > 0 {
 			a.report(ProblemFullState, "full_state together with %d operations", len(sd.GetOperations()))

@@ -468,6 +468,36 @@ func TestReplayProblems(t *testing.T) {
 			want: result{kinds: []ProblemKind{ProblemBaseCheckpoint}, errored: 1},
 		},
 		{
+			name: "thread continues on another instance: full state with no base restarts the chain",
+			build: func(b *streamBuilder) []*pb.DashStreamMessage {
+				s := b.graphStart(`{"a":1}`)
+				d1 := b.diff(`{"a":2}`)
+				c := b.checkpoint()
+				// The new instance never saw checkpoint c: its first state
+				// message is a full snapshot without a base, after a gap.
+				b.seq += 1000
+				b.lastCP = nil
+				f := b.fullState(`{"a":3}`)
+				d2 := b.diff(`{"a":4}`)
+				return []*pb.DashStreamMessage{s, d1, c, f, d2}
+			},
+			want: result{kinds: []ProblemKind{ProblemGap}},
+		},
+		{
+			name: "patch after a base-less full state still naming the old checkpoint",
+			build: func(b *streamBuilder) []*pb.DashStreamMessage {
+				s := b.graphStart(`{"a":1}`)
+				c := b.checkpoint()
+				old := b.lastCP
+				b.lastCP = nil
+				f := b.fullState(`{"a":3}`)
+				b.lastCP = old
+				d := b.diff(`{"a":4}`)
+				return []*pb.DashStreamMessage{s, c, f, d}
+			},
+			want: result{kinds: []ProblemKind{ProblemBaseCheckpoint}, errored: 1},
+		},
+		{
 			name: "checkpoint checksum wrong",
 			build: func(b *streamBuilder) []*pb.DashStreamMessage {
 				s := b.graphStart(`{"a":1}`)

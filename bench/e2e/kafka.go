@@ -62,6 +62,19 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (int64, error
 type latencySample struct {
 	end time.Time
 	d   time.Duration
+	// kafka is record timestamp → received: the producer stamps records
+	// when the exporter hands them over, so this is the Kafka leg (linger,
+	// produce, fetch) and d - kafka the collector leg. Negative: unknown.
+	kafka time.Duration
+}
+
+// kafkaLeg is the time from the record's producer timestamp to its receipt,
+// or -1 when the record has no usable timestamp.
+func kafkaLeg(r *kgo.Record, arrival time.Time) time.Duration {
+	if r.Timestamp.Year() < 2020 {
+		return -1
+	}
+	return arrival.Sub(r.Timestamp)
 }
 
 // kindStat counts records of one kind.
@@ -149,7 +162,7 @@ func dashStreamDecoder() (recordDecoder, error) {
 			et := m.Event.GetEventType()
 			if live && (et == dashstreampb.EventType_EVENT_TYPE_NODE_END || et == dashstreampb.EventType_EVENT_TYPE_GRAPH_END) {
 				ts := time.UnixMicro(m.Event.GetHeader().GetTimestampUs())
-				st.Latencies = append(st.Latencies, latencySample{end: ts, d: arrival.Sub(ts)})
+				st.Latencies = append(st.Latencies, latencySample{end: ts, d: arrival.Sub(ts), kafka: kafkaLeg(r, arrival)})
 			}
 		case *dashstreampb.DashStreamMessage_StateDiff:
 			if len(m.StateDiff.GetFullState()) > 0 {
@@ -187,7 +200,7 @@ func otlpDecoder() recordDecoder {
 				}
 				for k := range spans.Len() {
 					end := spans.At(k).EndTimestamp().AsTime()
-					st.Latencies = append(st.Latencies, latencySample{end: end, d: arrival.Sub(end)})
+					st.Latencies = append(st.Latencies, latencySample{end: end, d: arrival.Sub(end), kafka: kafkaLeg(r, arrival)})
 				}
 			}
 		}

@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,9 +43,11 @@ const (
 	scGraphLatency    = "graph-latency"
 	scFieldLatency    = "field-latency"
 	scPlainSaturation = "plain-saturation"
+	scLongLatency     = "long-latency"
+	scTelemetrygen    = "telemetrygen-plain"
 )
 
-var allScenarios = []string{scGraphSaturation, scGraphLatency, scFieldLatency, scPlainSaturation}
+var allScenarios = []string{scGraphSaturation, scGraphLatency, scFieldLatency, scLongLatency, scPlainSaturation, scTelemetrygen}
 
 type options struct {
 	oursBin, refBin   string
@@ -58,6 +62,7 @@ type options struct {
 	workload          workload.Config
 	brokers, otlp     string
 	pprof             string
+	metricsPort       int
 	workdir           string
 	out               string
 	write, profile    bool
@@ -66,6 +71,8 @@ type options struct {
 	args              []string
 	oursOCB, refOCB   string
 	latencyConcurrent int
+	longNodes         int
+	telemetrygen      string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -89,11 +96,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.latencyConcurrent, "latency-concurrency", 2, "sender connections at the fixed rate")
 	fs.IntVar(&w.Threads, "threads", w.Threads, "concurrent runs per generation (spans per request)")
 	fs.IntVar(&w.Nodes, "nodes", w.Nodes, "node steps per run")
+	fs.IntVar(&o.longNodes, "long-nodes", 100, "node steps per run of the long-latency scenario")
 	fs.IntVar(&w.StateBytes, "state-bytes", w.StateBytes, "size of the state's fixed text")
 	fs.IntVar(&w.MessageBytes, "message-bytes", w.MessageBytes, "size of each appended message or replaced field")
 	fs.StringVar(&o.brokers, "kafka", "127.0.0.1:19092", "address the dev Kafka listens on (loopback)")
 	fs.StringVar(&o.otlp, "otlp", "127.0.0.1:14317", "OTLP/gRPC address the collectors listen on (loopback)")
 	fs.StringVar(&o.pprof, "pprof", "127.0.0.1:17777", "pprof extension address of the collectors")
+	fs.StringVar(&o.telemetrygen, "telemetrygen", "build/bench/telemetrygen", "telemetrygen binary for the telemetrygen-plain scenario (built when missing; empty skips the scenario)")
+	fs.IntVar(&o.metricsPort, "metrics-port", 18888, "loopback port of the collectors' Prometheus metrics")
 	fs.BoolVar(&o.profile, "profile", false, "take a CPU profile of each collector during the graph saturation run")
 	fs.StringVar(&o.workdir, "workdir", "build/bench", "where binaries, logs, profiles and results go")
 	fs.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "document whose \"End to end\" section is regenerated")
@@ -124,6 +134,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.warmup < 0 || o.warmup >= o.latencyDuration/2 {
 		errs = append(errs, errors.New("-warmup must be at least 0 and less than half of -latency-duration"))
+	}
+	if o.longNodes < 1 || o.longNodes > 1000 {
+		errs = append(errs, errors.New("-long-nodes must be 1..1000"))
 	}
 	if o.latencyRate <= 0 {
 		errs = append(errs, errors.New("-latency-rate must be positive"))
@@ -160,6 +173,11 @@ func buildScenarios(o options) []scenario {
 	field.Pattern = workload.PatternField
 	plain := base
 	plain.Kind = workload.KindPlain
+	// Long runs grow large states: fewer concurrent runs and a quarter of
+	// the rate keep the generations short and the collectors unsaturated.
+	long := base
+	long.Nodes = o.longNodes
+	long.Threads = max(1, base.Threads/5)
 	all := map[string]scenario{
 		scGraphSaturation: {Name: scGraphSaturation, Title: "Saturation: graph-shaped traffic, append pattern",
 			Workload: base, Concurrency: o.concurrency, Duration: o.duration, Profile: o.profile},
@@ -167,14 +185,22 @@ func buildScenarios(o options) []scenario {
 			Workload: base, Rate: o.latencyRate, Concurrency: o.latencyConcurrent, Duration: o.latencyDuration},
 		scFieldLatency: {Name: scFieldLatency, Title: "Fixed moderate rate: graph-shaped traffic, change-one-field pattern",
 			Workload: field, Rate: o.latencyRate, Concurrency: o.latencyConcurrent, Duration: o.latencyDuration / 2},
+		scLongLatency: {Name: scLongLatency, Title: fmt.Sprintf("Fixed moderate rate: long runs (%d nodes), append pattern", o.longNodes),
+			Workload: long, Rate: o.latencyRate / 4, Concurrency: o.latencyConcurrent, Duration: o.latencyDuration / 2},
+		scTelemetrygen: {Name: scTelemetrygen, Title: "Saturation attempt with contrib's telemetrygen: plain spans",
+			Workload: plain, Concurrency: o.concurrency, Duration: o.duration, Driver: driverTelemetrygen},
 		scPlainSaturation: {Name: scPlainSaturation, Title: "Saturation: plain spans (no graph attributes, pass-through cost)",
 			Workload: plain, Concurrency: o.concurrency, Duration: o.duration},
 	}
 	var out []scenario
 	for _, name := range allScenarios {
-		if contains(o.scenarios, name) {
-			out = append(out, all[name])
+		if !contains(o.scenarios, name) {
+			continue
 		}
+		if name == scTelemetrygen && o.telemetrygen == "" {
+			continue
+		}
+		out = append(out, all[name])
 	}
 	return out
 }
@@ -197,16 +223,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "bench-e2e: building helpers into %s\n", o.workdir)
 	e := env{
-		workdir:     o.workdir,
-		devkafka:    filepath.Join(o.workdir, "devkafka"),
-		loadgen:     filepath.Join(o.workdir, "loadgen"),
-		brokers:     o.brokers,
-		otlp:        o.otlp,
-		pprof:       o.pprof,
-		clockTicks:  clockTicks(ctx),
-		drainStable: o.drainStable,
-		warmup:      o.warmup,
-		log:         stdout,
+		workdir:      o.workdir,
+		devkafka:     filepath.Join(o.workdir, "devkafka"),
+		loadgen:      filepath.Join(o.workdir, "loadgen"),
+		brokers:      o.brokers,
+		otlp:         o.otlp,
+		pprof:        o.pprof,
+		metricsPort:  strconv.Itoa(o.metricsPort),
+		telemetrygen: o.telemetrygen,
+		clockTicks:   clockTicks(ctx),
+		drainStable:  o.drainStable,
+		warmup:       o.warmup,
+		log:          stdout,
 	}
 	for _, b := range [][2]string{{e.devkafka, "./cmd/devkafka"}, {e.loadgen, "./bench/loadgen"}} {
 		if _, err := runOutput(ctx, stderr, "go", "build", "-o", b[0], b[1]); err != nil {
@@ -229,7 +257,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	res.Versions = versions(ctx, res.Collectors)
 
-	res.Scenarios = buildScenarios(o)
+	for _, sc := range buildScenarios(o) {
+		if sc.driver() == driverTelemetrygen {
+			if err := ensureTelemetrygen(ctx, stdout, stderr, o.telemetrygen, o.workdir); err != nil {
+				msg := fmt.Sprintf("%s skipped: %v", sc.Name, err)
+				fmt.Fprintln(stderr, "bench-e2e:", msg)
+				res.Failures = append(res.Failures, msg)
+				continue
+			}
+		}
+		res.Scenarios = append(res.Scenarios, sc)
+	}
 	for _, sc := range res.Scenarios {
 		if sc.live() && sc.Workload.Kind == workload.KindGraph {
 			b, err := computeBaseline(sc.Workload)
@@ -303,6 +341,42 @@ func ensureCollector(ctx context.Context, stdout, stderr io.Writer, bin, manifes
 	}
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("ocb %s did not produce %s: %w", manifest, bin, err)
+	}
+	return nil
+}
+
+// telemetrygenModule is the contrib release of telemetrygen known to build
+// with this toolchain and module proxy.
+const telemetrygenModule = "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0"
+
+// ensureTelemetrygen builds telemetrygen into bin when it is missing, in a
+// throwaway module under workdir so the repository's go.mod files stay as
+// they are.
+func ensureTelemetrygen(ctx context.Context, stdout, stderr io.Writer, bin, workdir string) error {
+	if _, err := os.Stat(bin); err == nil {
+		return nil
+	}
+	src := filepath.Join(workdir, "telemetrygen-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", src, err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module benchtelemetrygen\n\ngo 1.26.0\n"), 0o644); err != nil {
+		return fmt.Errorf("writing telemetrygen go.mod: %w", err)
+	}
+	absBin, err := filepath.Abs(bin)
+	if err != nil {
+		return fmt.Errorf("telemetrygen path: %w", err)
+	}
+	fmt.Fprintf(stdout, "bench-e2e: building %s into %s\n", telemetrygenModule, bin)
+	pkg, _, _ := strings.Cut(telemetrygenModule, "@")
+	for _, argv := range [][]string{{"go", "get", telemetrygenModule}, {"go", "build", "-o", absBin, pkg}} {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+		}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -37,6 +35,15 @@ type scenario struct {
 	Concurrency int
 	Duration    time.Duration
 	Profile     bool
+	// Driver is the load generator: driverLoadgen (default) or driverTelemetrygen.
+	Driver string
+}
+
+func (s scenario) driver() string {
+	if s.Driver == "" {
+		return driverLoadgen
+	}
+	return s.Driver
 }
 
 // live says whether latency is measured (records consumed while the load
@@ -56,13 +63,25 @@ type measurement struct {
 	KafkaCPUSeconds     float64     `json:"kafka_cpu_seconds"`
 	PeakRSSKiB          int64       `json:"peak_rss_kib"`
 	Kafka               recordStats `json:"kafka"`
-	LatencyP50Ms        float64     `json:"latency_p50_ms"`
-	LatencyP99Ms        float64     `json:"latency_p99_ms"`
-	LatencyMaxMs        float64     `json:"latency_max_ms"`
-	LatencySamples      int         `json:"latency_samples"`
-	LoadAvgBefore       float64     `json:"loadavg_before"`
-	LoadAvgAfter        float64     `json:"loadavg_after"`
-	ProfileTop          string      `json:"profile_top,omitempty"`
+	// Receiver is the collector's own count of spans it took in.
+	Receiver       receiverCounts `json:"receiver"`
+	LatencyP50Ms   float64        `json:"latency_p50_ms"`
+	LatencyP99Ms   float64        `json:"latency_p99_ms"`
+	LatencyMaxMs   float64        `json:"latency_max_ms"`
+	LatencySamples int            `json:"latency_samples"`
+	// WindowP99MedianMs is the median over 1-second windows (by span end)
+	// of each window's p99: what a steady load sees when a few stalls of
+	// the shared machine are set aside. StallWindows counts the windows
+	// whose worst latency exceeded stallMs.
+	WindowP99MedianMs float64 `json:"window_p99_median_ms"`
+	// KafkaLeg*: record timestamp (producer call) → received.
+	KafkaLegP50Ms float64 `json:"kafka_leg_p50_ms"`
+	KafkaLegP99Ms float64 `json:"kafka_leg_p99_ms"`
+	StallWindows  int     `json:"stall_windows"`
+	Windows       int     `json:"windows"`
+	LoadAvgBefore float64 `json:"loadavg_before"`
+	LoadAvgAfter  float64 `json:"loadavg_after"`
+	ProfileTop    string  `json:"profile_top,omitempty"`
 }
 
 // SpansPerSecond is the sustained rate: spans accepted over the time until
@@ -117,16 +136,18 @@ func safeDiv(a, b float64) float64 {
 
 // env is what every measurement shares.
 type env struct {
-	workdir     string
-	devkafka    string
-	loadgen     string
-	brokers     string
-	otlp        string
-	pprof       string
-	clockTicks  float64
-	drainStable time.Duration
-	warmup      time.Duration
-	log         io.Writer
+	workdir      string
+	devkafka     string
+	loadgen      string
+	brokers      string
+	otlp         string
+	pprof        string
+	metricsPort  string
+	telemetrygen string
+	clockTicks   float64
+	drainStable  time.Duration
+	warmup       time.Duration
+	log          io.Writer
 }
 
 // measure runs one scenario against one collector with a fresh dev Kafka,
@@ -151,6 +172,7 @@ func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurem
 		"BENCH_KAFKA_BROKERS=" + e.brokers,
 		"BENCH_TOPIC=" + topic,
 		"BENCH_PPROF_ENDPOINT=" + e.pprof,
+		"BENCH_METRICS_PORT=" + e.metricsPort,
 	}, "", c.Bin, "--config", c.Config)
 	if err != nil {
 		return m, err
@@ -194,19 +216,8 @@ func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurem
 		profDone <- ""
 	}
 
-	args := loadgenArgs(e.otlp, sc)
-	fmt.Fprintf(e.log, "  %s: loadgen %v\n", c.Name, args)
-	lgLog, err := os.Create(logBase + "-loadgen.log")
-	if err != nil {
-		return m, fmt.Errorf("creating loadgen log: %w", err)
-	}
-	defer lgLog.Close()
-	out, err := runOutput(ctx, lgLog, append([]string{e.loadgen}, args...)...)
-	if err != nil {
+	if m.Load, err = driveLoad(ctx, e, c, sc, logBase); err != nil {
 		return m, err
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(out), &m.Load); err != nil {
-		return m, fmt.Errorf("reading loadgen result %q: %w", out, err)
 	}
 
 	total, lastChange, err := drain(ctx, e, admin, topic)
@@ -228,6 +239,13 @@ func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurem
 		return m, err
 	}
 	m.LoadAvgAfter = loadAverage()
+	if m.Receiver, err = scrapeReceiver(ctx, "127.0.0.1:"+e.metricsPort); err != nil {
+		return m, err
+	}
+	if sc.driver() == driverTelemetrygen {
+		// telemetrygen cannot tell what was accepted; the receiver can.
+		m.Load.SpansOK = m.Receiver.Accepted
+	}
 	m.ProfileTop = <-profDone
 
 	if cons == nil {
@@ -240,8 +258,19 @@ func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurem
 	if err != nil {
 		return m, err
 	}
-	lat := warmLatencies(stats.Latencies, time.Unix(0, m.Load.StartUnixNano).Add(e.warmup))
+	if len(stats.Latencies) > 0 {
+		if err := writeLatencies(logBase+"-latency.csv", stats.Latencies); err != nil {
+			return m, err
+		}
+	}
+	notBefore := time.Unix(0, m.Load.StartUnixNano).Add(e.warmup)
+	m.WindowP99MedianMs, m.StallWindows, m.Windows = windowedP99(stats.Latencies, notBefore, time.Second, stallMs)
+	lat := warmLatencies(stats.Latencies, notBefore)
 	slices.Sort(lat)
+	legs := kafkaLegs(stats.Latencies, notBefore)
+	slices.Sort(legs)
+	m.KafkaLegP50Ms = ms(quantile(legs, 0.50))
+	m.KafkaLegP99Ms = ms(quantile(legs, 0.99))
 	m.LatencySamples = len(lat)
 	m.LatencyP50Ms = ms(quantile(lat, 0.50))
 	m.LatencyP99Ms = ms(quantile(lat, 0.99))
@@ -249,6 +278,63 @@ func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurem
 		m.LatencyMaxMs = ms(lat[len(lat)-1])
 	}
 	return m, nil
+}
+
+// stallMs marks a latency window as stalled (the aim's p99 bound).
+const stallMs = 250
+
+// windowedP99 groups samples after notBefore into windows by span end and
+// returns the median of the windows' p99, how many windows had a sample
+// above stall ms, and the number of windows.
+func windowedP99(samples []latencySample, notBefore time.Time, window time.Duration, stall float64) (float64, int, int) {
+	byWindow := map[int64][]time.Duration{}
+	for _, s := range samples {
+		if s.end.Before(notBefore) {
+			continue
+		}
+		k := int64(s.end.Sub(notBefore) / window)
+		byWindow[k] = append(byWindow[k], s.d)
+	}
+	if len(byWindow) == 0 {
+		return 0, 0, 0
+	}
+	p99s := make([]time.Duration, 0, len(byWindow))
+	stalls := 0
+	for _, ds := range byWindow {
+		slices.Sort(ds)
+		p99s = append(p99s, quantile(ds, 0.99))
+		if ms(ds[len(ds)-1]) > stall {
+			stalls++
+		}
+	}
+	slices.Sort(p99s)
+	return ms(quantile(p99s, 0.5)), stalls, len(byWindow)
+}
+
+// kafkaLegs returns the Kafka legs of the samples after notBefore that
+// have one.
+func kafkaLegs(samples []latencySample, notBefore time.Time) []time.Duration {
+	var out []time.Duration
+	for _, s := range samples {
+		if !s.end.Before(notBefore) && s.kafka >= 0 {
+			out = append(out, s.kafka)
+		}
+	}
+	return out
+}
+
+// writeLatencies saves every sample (span end in Unix ms, latency in ms) so
+// a tail can be traced to a moment of the run.
+func writeLatencies(path string, samples []latencySample) error {
+	var b bytes.Buffer
+	b.WriteString("span_end_unix_ms,latency_ms,kafka_leg_ms\n")
+	for _, s := range samples {
+		fmt.Fprintf(&b, "%d,%.3f,%.3f\n", s.end.UnixMilli(), ms(s.d), ms(s.kafka))
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing latencies: %w", err)
+	}
+	return nil
 }
 
 // warmLatencies keeps the samples of spans that ended after the warm-up:
@@ -264,8 +350,9 @@ func warmLatencies(samples []latencySample, notBefore time.Time) []time.Duration
 	return out
 }
 
-// drain polls the topic's end offsets until they stop moving, and returns
-// the record count and when it last grew.
+// drain polls the topic's end offsets, once the load generator has ended,
+// until they stop moving, and returns the record count and when it last grew
+// (the first poll's time when it never did).
 func drain(ctx context.Context, e env, admin *kgo.Client, topic string) (int64, time.Time, error) {
 	deadline := time.Now().Add(3 * time.Minute)
 	var last int64 = -1
@@ -278,35 +365,19 @@ func drain(ctx context.Context, e env, admin *kgo.Client, topic string) (int64, 
 		now := time.Now()
 		if n != last {
 			last, lastChange = n, now
-		} else if n > 0 && now.Sub(lastChange) >= e.drainStable {
+		} else if now.Sub(lastChange) >= e.drainStable {
+			// An empty topic is a valid outcome: our exporter writes
+			// nothing for spans without graph information.
 			return n, lastChange, nil
 		}
 		if now.After(deadline) {
-			return n, lastChange, fmt.Errorf("topic %s still changing or empty (%d records) after 3m", topic, n)
+			return n, lastChange, fmt.Errorf("topic %s still growing (%d records) after 3m", topic, n)
 		}
 		select {
 		case <-ctx.Done():
 			return 0, time.Time{}, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
-	}
-}
-
-func loadgenArgs(endpoint string, sc scenario) []string {
-	w := sc.Workload
-	return []string{
-		"-endpoint", endpoint,
-		"-duration", sc.Duration.String(),
-		"-rate", strconv.FormatFloat(sc.Rate, 'f', -1, 64),
-		"-concurrency", strconv.Itoa(sc.Concurrency),
-		"-kind", w.Kind,
-		"-pattern", w.Pattern,
-		"-threads", strconv.Itoa(w.Threads),
-		"-nodes", strconv.Itoa(w.Nodes),
-		"-state-bytes", strconv.Itoa(w.StateBytes),
-		"-message-bytes", strconv.Itoa(w.MessageBytes),
-		"-node-duration", w.NodeDuration.String(),
-		"-seed", strconv.FormatUint(w.Seed, 10),
 	}
 }
 

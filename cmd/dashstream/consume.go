@@ -17,6 +17,9 @@ type record struct {
 	Key       []byte
 	Value     []byte
 	Timestamp time.Time
+	// closed marks the end of a partition consumer that stopped on its own
+	// (e.g. its offset fell out of range); it carries no record.
+	closed bool
 }
 
 // consumeOptions say where reading starts and when it stops.
@@ -109,7 +112,12 @@ func consumeTopic(ctx context.Context, client sarama.Client, topic string, o con
 		go func() {
 			defer wg.Done()
 			defer pc.AsyncClose()
-			forward(ctx, pc, recs, o.OnError)
+			if forward(ctx, pc, recs, o.OnError) {
+				select {
+				case recs <- record{Partition: p, closed: true}:
+				case <-ctx.Done():
+				}
+			}
 		}()
 	}
 
@@ -175,6 +183,12 @@ func consumeTopic(ctx context.Context, client sarama.Client, topic string, o con
 				o.Progress(progressed, res.Backlog)
 			}
 		case r := <-recs:
+			if r.closed {
+				// Nothing more will come from this partition: count it as
+				// read to the end rather than wait for it forever.
+				next[r.Partition] = max(next[r.Partition], ranges[r.Partition].end)
+				continue
+			}
 			res.Records++
 			lastActivity = time.Now()
 			if r.Offset < ranges[r.Partition].end {
@@ -186,22 +200,23 @@ func consumeTopic(ctx context.Context, client sarama.Client, topic string, o con
 	}
 }
 
-// forward copies a partition consumer's records and errors until ctx ends.
-func forward(ctx context.Context, pc sarama.PartitionConsumer, out chan<- record, onError func(error)) {
+// forward copies a partition consumer's records and errors until ctx ends
+// (false) or the consumer closes its message channel (true).
+func forward(ctx context.Context, pc sarama.PartitionConsumer, out chan<- record, onError func(error)) bool {
 	msgs, errs := pc.Messages(), pc.Errors()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case m, ok := <-msgs:
 			if !ok {
-				return
+				return true
 			}
 			r := record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
 			select {
 			case out <- r:
 			case <-ctx.Done():
-				return
+				return false
 			}
 		case err, ok := <-errs:
 			if !ok {

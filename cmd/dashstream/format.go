@@ -224,7 +224,7 @@ func durationText(e *dashstreampb.Event) string {
 	if us == 0 {
 		return ""
 	}
-	return "duration=" + (time.Duration(us * float64(time.Microsecond))).Round(10 * time.Microsecond).String()
+	return "duration=" + (time.Duration(us * float64(time.Microsecond))).Round(10*time.Microsecond).String()
 }
 
 // attrText renders a scalar attribute; composite values are summarised.

@@ -144,6 +144,19 @@ func TestKafkaVerifyAndTail(t *testing.T) {
 		require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 4)
 	})
 
+	t.Run("terminal: progress on stderr, colour on stdout unless NO_COLOR", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		e := env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, stdoutTTY: true, stderrTTY: true}
+		require.Equal(t, exitOK, cli(ctx, append([]string{"verify"}, b...), e))
+		require.Contains(t, errOut.String(), "\r\x1b[K", "progress line cleared at the end")
+		require.Contains(t, out.String(), sgrGreen)
+
+		out.Reset()
+		e.noColor = "1"
+		require.Equal(t, exitOK, cli(ctx, append([]string{"tail", "--from-beginning", "--max", "2"}, b...), e))
+		require.NotContains(t, out.String(), "\x1b[")
+	})
+
 	t.Run("unknown topic", func(t *testing.T) {
 		code, _, errOut := runCLI(ctx, append([]string{"verify", "--topic", "nope"}, b...)...)
 		require.Equal(t, exitInconsistent, code)

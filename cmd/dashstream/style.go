@@ -24,8 +24,6 @@ const (
 	sgrCyan    = "\x1b[36m"
 )
 
-var threadColors = [...]string{sgrCyan, sgrGreen, sgrYellow, sgrBlue, sgrMagenta, "\x1b[96m", "\x1b[92m", "\x1b[93m"}
-
 // decideColor applies --color (auto, always, never) to the environment.
 func decideColor(mode string, isTTY bool, noColorEnv string) (bool, bool) {
 	switch mode {
@@ -52,9 +50,10 @@ func (s style) thread(id string) string {
 	if !s.color {
 		return id
 	}
+	colors := [...]string{sgrCyan, sgrGreen, sgrYellow, sgrBlue, sgrMagenta, "\x1b[96m", "\x1b[92m", "\x1b[93m"}
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	return s.paint(threadColors[h.Sum32()%uint32(len(threadColors))], id)
+	return s.paint(colors[h.Sum32()%uint32(len(colors))], id)
 }
 
 // isTerminal reports whether f is a terminal.

@@ -141,4 +141,3 @@ type hostAddr string
 
 func (hostAddr) Network() string  { return "tcp" }
 func (a hostAddr) String() string { return string(a) }
-

@@ -45,6 +45,10 @@ type Config struct {
 	// MaxThreads bounds the sessions kept (LRU); IdleTimeout evicts idle ones.
 	MaxThreads  int
 	IdleTimeout time.Duration
+	// StateMemoryBytes bounds the memory of all sessions' last states
+	// (estimated); beyond it the least recently used sessions not in use are
+	// evicted (their threads resume with a full state). 0 = no bound.
+	StateMemoryBytes int64
 	// Compression of record frames: on/off and the size threshold in bytes.
 	Compression          bool
 	CompressionThreshold int

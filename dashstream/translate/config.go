@@ -17,6 +17,8 @@ const (
 	DefaultAttributeMaxBytes  = 64 << 10
 	DefaultMaxThreads         = 10000
 	DefaultIdleTimeout        = 30 * time.Minute
+	// DefaultStateMemoryBytes bounds the sessions' states in memory.
+	DefaultStateMemoryBytes = 512 << 20
 	// DefaultMaxRecordBytes is sarama's default Producer.MaxMessageBytes.
 	DefaultMaxRecordBytes = 1_000_000
 	DefaultTopic          = "dashstream-events"
@@ -60,6 +62,7 @@ func DefaultConfig() Config {
 		},
 		MaxThreads:           DefaultMaxThreads,
 		IdleTimeout:          DefaultIdleTimeout,
+		StateMemoryBytes:     DefaultStateMemoryBytes,
 		Compression:          true,
 		CompressionThreshold: dashstream.DefaultCompressionThreshold,
 		MaxRecordBytes:       DefaultMaxRecordBytes,
@@ -102,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("session.idle_timeout: %s is negative", c.IdleTimeout))
+	}
+	if c.StateMemoryBytes < 0 {
+		errs = append(errs, fmt.Errorf("session.state_memory_bytes: %d is negative", c.StateMemoryBytes))
 	}
 	if c.CompressionThreshold < 0 {
 		errs = append(errs, fmt.Errorf("compression_threshold: %d is negative", c.CompressionThreshold))

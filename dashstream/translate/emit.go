@@ -136,7 +136,11 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 		base = dashstream.NewObject(0)
 	}
 	ok := e.event(pb.EventType_EVENT_TYPE_GRAPH_START, "", rw.firstStart, src, ab.done(), 0, "")
-	e.s.state, e.s.hasBase = base, true
+	baseLen := 2
+	if text, ok := ab.m["initial_state_json"]; ok {
+		baseLen = len(text.GetStringValue())
+	}
+	e.setState(base, baseLen)
 	if ok {
 		e.s.resync = false
 	}
@@ -465,14 +469,16 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	st := &e.res.Stats
 	cfg := &e.t.cfg
 	v, reason := parseState(raw, cfg.StateMaxBytes)
-	if reason == "" && e.t.red.mayNeedRedaction(raw) {
+	if reason == "" {
 		_, n := e.t.red.redactJSON(v)
 		st.Redactions += int64(n)
 	}
-	var text []byte
+	// The JSON text is only built when a message carries it (full state,
+	// checkpoint); its length alone decides size limits and patch vs full.
+	textLen := 0
 	if reason == "" {
-		text = dashstream.MarshalJSON(v)
-		if len(text) > cfg.StateMaxBytes {
+		textLen = stateJSONLen(v)
+		if textLen > cfg.StateMaxBytes {
 			reason = "state_too_large"
 		}
 	}
@@ -481,7 +487,8 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 		if reason == "state_too_large" {
 			// Not diffed; consumers keep the older state and the next state
 			// that fits goes out in full.
-			e.s.state, e.s.hasBase, e.s.resync = nil, false, true
+			e.setState(nil, 0)
+			e.s.resync = true
 		}
 		return
 	}
@@ -489,7 +496,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	full := !s.hasBase || s.resync
 	var ops []*pb.DiffOperation
 	if !full {
-		d, equal := diffStates(s.state, v, len(text))
+		d, equal := diffStates(s.state, v, textLen)
 		if equal {
 			return
 		}
@@ -502,12 +509,14 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 		Operations:       ops,
 		StateHash:        hash[:],
 	}
+	var text []byte
 	if full {
+		text = dashstream.MarshalJSON(v)
 		msg.Operations = nil
 		msg.FullState = text
 	}
 	ok := e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_StateDiff{StateDiff: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_STATE_DIFF, src)
-	s.state, s.hasBase = v, true
+	e.setState(v, textLen)
 	if !ok {
 		return
 	}
@@ -527,7 +536,24 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	// The session lock is held for the whole call, so this slot is claimed
 	// exactly once (the race of AUDIT M-811 cannot happen here).
 	s.diffsSinceCheckpoint = 0
+	if text == nil {
+		text = dashstream.MarshalJSON(v)
+	}
 	e.checkpoint(text, tsNanos, src, runID, nodeID, step)
+}
+
+// setState replaces the session's state (nil = unknown) and accounts its
+// approximate memory (the parsed form takes a few times its JSON length)
+// in the translator-wide state budget.
+func (e *emitter) setState(v any, jsonLen int) {
+	s := e.s
+	s.state, s.hasBase = v, v != nil
+	size := int64(0)
+	if v != nil {
+		size = int64(jsonLen) * stateMemoryFactor
+	}
+	e.t.sessions.stateBytes.Add(size - s.stateBytes)
+	s.stateBytes = size
 }
 
 // checkpoint emits a Checkpoint of the state just diffed.
@@ -630,7 +656,8 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 
 // headers returns the record headers for a source span: W3C traceparent,
 // tracestate when set, then the static headers. Records of the same span
-// share one slice (records are read-only once built).
+// share one slice, capped so that a caller appending to one record's
+// headers cannot write into another's.
 func (e *emitter) headers(src *spanInfo) []Header {
 	if e.tpSpan == src && e.tp != nil {
 		return e.tp
@@ -649,6 +676,7 @@ func (e *emitter) headers(src *spanInfo) []Header {
 		hs = append(hs, Header{Key: "tracestate", Value: []byte(ts)})
 	}
 	hs = append(hs, e.t.staticHeaders...)
+	hs = hs[:len(hs):len(hs)] // shared by records: an append must copy
 	e.tpSpan, e.tp = src, hs
 	return hs
 }

@@ -68,6 +68,8 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tr := newTestTranslator(t, goldenConfig())
 			res := translateAll(t, tr, loadFixture(t, path))
+			// Whatever the convention, the stream must replay cleanly.
+			replayStream(t, decodeAll(t, res.Records), nil)
 			got := readableStream(t, res.Records)
 			gpath := filepath.Join("testdata", "golden", name+".json")
 			if *update {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"sort"
 	"testing"
 	"time"
 
@@ -89,8 +90,15 @@ func buildTraces(spans ...sp) ptrace.Traces {
 	return td
 }
 
+// putAttrs sets attributes in sorted key order, so fixtures are stable.
 func putAttrs(m pcommon.Map, attrs map[string]any) {
-	for k, v := range attrs {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := attrs[k]
 		switch t := v.(type) {
 		case string:
 			m.PutStr(k, t)

@@ -70,28 +70,29 @@ func (r *redactor) keyIsSecret(key string) bool {
 		return false
 	}
 	var buf [64]byte
-	var nk string
+	var nk []byte
 	if len(key) <= len(buf) {
-		n := copy(buf[:], key)
-		for i := 0; i < n; i++ {
-			buf[i] = normaliseByte(buf[i])
-		}
-		nk = string(buf[:n]) // does not escape beyond this call for small keys
+		nk = buf[:copy(buf[:], key)]
 	} else {
-		nk = normaliseKey(key)
+		nk = []byte(key)
+	}
+	for i := range nk {
+		nk[i] = normaliseByte(nk[i])
 	}
 	for _, k := range r.keys {
-		if len(nk) < len(k) {
-			continue
-		}
-		if nk == k {
-			return true
-		}
-		if len(nk) > len(k) {
-			if nk[len(nk)-len(k)-1] == '_' && nk[len(nk)-len(k):] == k {
+		n, m := len(nk), len(k)
+		switch {
+		case n < m:
+		case n == m:
+			if string(nk) == k {
 				return true
 			}
-			if nk[len(k)] == '_' && nk[:len(k)] == k {
+		default:
+			// string(b) == s comparisons do not allocate.
+			if nk[n-m-1] == '_' && string(nk[n-m:]) == k {
+				return true
+			}
+			if nk[m] == '_' && string(nk[:m]) == k {
 				return true
 			}
 		}
@@ -242,26 +243,32 @@ func (r *redactor) redactJSON(v any) (any, int) {
 				}
 				continue
 			}
-			switch val.(type) {
-			case string, *dashstream.Object, []any:
-				nv, c := r.redactJSON(val)
-				if c > 0 {
-					t.Set(k, nv)
+			switch tv := val.(type) {
+			case string:
+				// Handled here: boxing every string back into an interface
+				// would allocate even when nothing is replaced.
+				if ns, c := r.redactString(tv); c > 0 {
+					t.Set(k, ns)
 					n += c
 				}
+			case *dashstream.Object, []any:
+				_, c := r.redactJSON(val)
+				n += c
 			}
 		}
 		return t, n
 	case []any:
 		n := 0
 		for i, e := range t {
-			switch e.(type) {
-			case string, *dashstream.Object, []any:
-				nv, c := r.redactJSON(e)
-				if c > 0 {
-					t[i] = nv
+			switch te := e.(type) {
+			case string:
+				if ns, c := r.redactString(te); c > 0 {
+					t[i] = ns
 					n += c
 				}
+			case *dashstream.Object, []any:
+				_, c := r.redactJSON(e)
+				n += c
 			}
 		}
 		return t, n

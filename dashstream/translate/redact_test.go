@@ -200,3 +200,15 @@ func TestIDGen(t *testing.T) {
 		seen[string(id)] = true
 	}
 }
+
+func TestStateJSONLen(t *testing.T) {
+	for _, in := range []string{`{}`, `{"a":[1,2,{"b":null}],"s":"é\"\\n\u2028<"}`, `{"n":-0.5e10,"t":true,"f":false}`} {
+		v, err := dashstream.ParseJSON([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := stateJSONLen(v), len(dashstream.MarshalJSON(v)); got != want {
+			t.Errorf("stateJSONLen(%s) = %d, want %d", in, got, want)
+		}
+	}
+}

@@ -11,6 +11,10 @@ import (
 // GRAPH_START if more of its spans arrived; runs that old are long finished.
 const maxRunsPerSession = 64
 
+// stateMemoryFactor estimates the memory of a parsed state from its JSON
+// length (objects, slices and strings of the value model).
+const stateMemoryFactor = 3
+
 // maxRoutersPerRun bounds the router decisions remembered per run.
 const maxRoutersPerRun = 16
 
@@ -31,6 +35,8 @@ type session struct {
 	// hasBase is false when consumers' state is unknown to us.
 	state   any
 	hasBase bool
+	// stateBytes is state's accounted memory (see setState).
+	stateBytes int64
 	// resync: the next state message must be a full_state (after a loss).
 	resync bool
 	// lastCheckpoint is the id of the thread's newest checkpoint (nil = none
@@ -76,9 +82,13 @@ type routerMemo struct {
 	condition string
 }
 
+// addRouter remembers a router decision. Decisions are keyed by node and
+// step: a router that runs again later in the run (a loop back through the
+// same node) is a new decision, not a replacement of the earlier one.
 func (r *runState) addRouter(m routerMemo) {
 	for i := range r.routers {
-		if r.routers[i].node == m.node {
+		o := r.routers[i]
+		if o.node == m.node && o.hasStep == m.hasStep && o.step == m.step {
 			r.routers[i] = m
 			return
 		}

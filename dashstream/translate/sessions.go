@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,12 +17,17 @@ type sessionTable struct {
 	lru  list.List // of *session, front = most recently used
 	max  int
 	idle time.Duration
-	now  func() time.Time
-	seq  *sequenceClock
+	// stateBytes is the accounted memory of all sessions' states;
+	// stateBudget (0 = none) evicts least recently used idle sessions
+	// beyond it, so memory stays bounded whatever the state sizes.
+	stateBytes  atomic.Int64
+	stateBudget int64
+	now         func() time.Time
+	seq         *sequenceClock
 }
 
-func newSessionTable(maxThreads int, idle time.Duration, now func() time.Time, seq *sequenceClock) *sessionTable {
-	return &sessionTable{m: make(map[string]*session), max: maxThreads, idle: idle, now: now, seq: seq}
+func newSessionTable(maxThreads int, idle time.Duration, stateBudget int64, now func() time.Time, seq *sequenceClock) *sessionTable {
+	return &sessionTable{m: make(map[string]*session), max: maxThreads, idle: idle, stateBudget: stateBudget, now: now, seq: seq}
 }
 
 // acquire returns the sessions of ids (sorted, unique), created when
@@ -106,14 +112,17 @@ func (t *sessionTable) evictLocked(nowNanos int64) int {
 	for e := t.lru.Back(); e != nil; {
 		s := e.Value.(*session)
 		prev := e.Prev()
-		over := len(t.m) > t.max
+		over := len(t.m) > t.max || (t.stateBudget > 0 && t.stateBytes.Load() > t.stateBudget)
 		idle := s.lastUsed < cutoff
 		if !over && !idle {
 			break
 		}
 		if s.refs == 0 {
+			// Not in use: nobody holds s.mu, and its last writer released
+			// it before taking t.mu, so stateBytes is safe to read here.
 			t.lru.Remove(e)
 			delete(t.m, s.threadID)
+			t.stateBytes.Add(-s.stateBytes)
 			evicted++
 		}
 		e = prev

@@ -166,3 +166,42 @@ func firstDiffMsg(ds []decoded) *pb.StateDiff {
 	}
 	return nil
 }
+
+// TestSameThreadSerialises: while a result holds thread a, another call on
+// a waits, a call on b proceeds; after Release the waiting call continues
+// with later sequences (enqueue order = translation order, SPEC §5.3).
+func TestSameThreadSerialises(t *testing.T) {
+	tr := newTestTranslator(t, DefaultConfig())
+	held, err := tr.Translate(context.Background(), buildTraces(nodeSpan("a", "a1", 1, `{"v":1}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *Result, 1)
+	go func() {
+		res, err := tr.Translate(context.Background(), buildTraces(nodeSpan("a", "a1", 2, `{"v":2}`)))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	other := translateAll(t, tr, buildTraces(nodeSpan("b", "b1", 1, `{"v":1}`)))
+	if len(other.Records) == 0 {
+		t.Fatal("thread b blocked by thread a")
+	}
+	select {
+	case <-done:
+		t.Fatal("a second call on thread a ran while the first result was held")
+	default:
+	}
+	held.Release()
+	var second *Result
+	select {
+	case second = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("second call on thread a never ran after Release")
+	}
+	second.Release()
+	if second.Records[0].Sequence <= held.Records[len(held.Records)-1].Sequence {
+		t.Fatal("second call's sequences are not after the first's")
+	}
+}

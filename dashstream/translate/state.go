@@ -51,3 +51,10 @@ func diffStates(old, new any, newJSONLen int) (d stateDiff, equal bool) {
 	}
 	return stateDiff{ops: p.ToProto()}, false
 }
+
+// stateJSONLen is the length of v's compact JSON text without building it:
+// the length of a root-replace patch minus its fixed part.
+func stateJSONLen(v any) int {
+	return dashstream.Patch{{Op: dashstream.OpReplace, Value: v}}.JSONLen() -
+		(dashstream.Patch{{Op: dashstream.OpReplace}}.JSONLen() - len("null"))
+}

@@ -73,7 +73,7 @@ func newTranslator(cfg Config, logger *zap.Logger, now func() time.Time) (*Trans
 		enc:           enc,
 		red:           red,
 		clock:         clock,
-		sessions:      newSessionTable(cfg.MaxThreads, cfg.IdleTimeout, now, clock),
+		sessions:      newSessionTable(cfg.MaxThreads, cfg.IdleTimeout, cfg.StateMemoryBytes, now, clock),
 		traces:        newTraceMemory(maxTraceMemory),
 		now:           now,
 	}, nil
@@ -185,6 +185,7 @@ func (t *Translator) Shutdown() {
 		if s.refs == 0 {
 			t.sessions.lru.Remove(s.elem)
 			delete(t.sessions.m, id)
+			t.sessions.stateBytes.Add(-s.stateBytes)
 		}
 	}
 }

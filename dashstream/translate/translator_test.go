@@ -189,3 +189,55 @@ func TestSplitDelivery(t *testing.T) {
 		t.Errorf("final state %s, want %s", dashstream.MarshalJSON(got), dashstream.MarshalJSON(w))
 	}
 }
+
+// TestSecondInvocationOpenInference: on the captured LangGraph.js thread
+// with two invocations, the second GRAPH_START's initial_state_json is the
+// whole thread state (run 1's final messages, then the new input), not just
+// the invocation's input, and the stream replays against it.
+func TestSecondInvocationOpenInference(t *testing.T) {
+	path := "testdata/spans/openinference.json"
+	tr := newTestTranslator(t, goldenConfig())
+	ds := decodeAll(t, translateAll(t, tr, loadFixture(t, path)).Records)
+	var finals []any   // replayed state of weather-1 after each GRAPH_START
+	var previous []any // and just before it
+	var initials []any
+	var last any
+	replayStream(t, ds, func(i int, d decoded, r *dashstream.Replayer) {
+		if d.rec.ThreadID != "weather-1" {
+			return
+		}
+		ev := d.msg.GetEvent()
+		if ev.GetEventType() != pb.EventType_EVENT_TYPE_GRAPH_START {
+			last = r.Thread(d.rec.ThreadID).State
+			return
+		}
+		previous = append(previous, last)
+		v, err := dashstream.ParseJSON([]byte(ev.GetAttributes()["initial_state_json"].GetStringValue()))
+		if err != nil {
+			t.Fatalf("initial_state_json: %v", err)
+		}
+		initials = append(initials, v)
+		finals = append(finals, r.Thread(d.rec.ThreadID).State)
+	})
+	if len(initials) != 2 {
+		t.Fatalf("%d GRAPH_STARTs on weather-1, want 2", len(initials))
+	}
+	msgs := func(v any) []any {
+		m, _ := v.(*dashstream.Object).Get("messages")
+		a, _ := m.([]any)
+		return a
+	}
+	history := msgs(previous[1]) // what run 1 left on the thread
+	second := msgs(initials[1])
+	if len(history) < 2 || len(second) <= len(history) {
+		t.Fatalf("run 2 starts with %d messages, run 1 left %d: not the whole thread state", len(second), len(history))
+	}
+	for i := range history {
+		if !dashstream.Equal(second[i], history[i]) {
+			t.Fatalf("run 2's initial message %d differs from run 1's history", i)
+		}
+	}
+	if !dashstream.Equal(finals[1], initials[1]) {
+		t.Errorf("consumer state after GRAPH_START differs from initial_state_json")
+	}
+}

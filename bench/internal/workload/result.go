@@ -20,9 +20,12 @@ type LoadResult struct {
 	// (OTLP partial success).
 	SpansRejected int64 `json:"spans_rejected"`
 	// RunsCompleted counts runs whose every request was accepted.
-	RunsCompleted int64  `json:"runs_completed"`
-	BytesSent     int64  `json:"bytes_sent"`
-	FirstError    string `json:"first_error,omitempty"`
+	RunsCompleted int64 `json:"runs_completed"`
+	// SpansGenerated is what a generator that cannot see acceptance
+	// (telemetrygen) says it produced.
+	SpansGenerated int64  `json:"spans_generated,omitempty"`
+	BytesSent      int64  `json:"bytes_sent"`
+	FirstError     string `json:"first_error,omitempty"`
 
 	// RPCp50Ms and RPCp99Ms are the export call round trips.
 	RPCp50Ms float64 `json:"rpc_p50_ms"`

@@ -1,0 +1,142 @@
+package dashstreamexporter
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.uber.org/zap"
+
+	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+	"github.com/dashstream/dashstreamexporter/internal/metadata"
+)
+
+// settleHarness is an exporter with just what settle needs, and a loss
+// reporter that records what it reports.
+func settleHarness(t *testing.T) (*tracesExporter, *componenttest.Telemetry, func() []string) {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings())
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var reported []string
+	e := &tracesExporter{
+		cfg:    createDefaultConfig().(*Config),
+		logger: zap.NewNop(),
+		tel:    &telemetry{tb: tb},
+	}
+	e.losses = newLossReporter(func(ids []string) {
+		mu.Lock()
+		reported = append(reported, ids...)
+		mu.Unlock()
+	})
+	e.losses.start()
+	t.Cleanup(e.losses.stop)
+	return e, tel, func() []string {
+		eventually(t, 5*time.Second, "loss reports", e.losses.idle)
+		mu.Lock()
+		defer mu.Unlock()
+		out := slices.Clone(reported)
+		slices.Sort(out)
+		return out
+	}
+}
+
+func TestSettle(t *testing.T) {
+	retry := sarama.ErrNotLeaderForPartition
+	perm := sarama.ErrMessageSizeTooLarge
+	rec := func(thread string, seq uint64) *translate.Record {
+		return testRecords(1, 8, thread, seq)[0]
+	}
+	tests := []struct {
+		name          string
+		recs          []*translate.Record
+		outcomes      []error
+		wantRemaining []uint64 // sequences left for the retry
+		wantPermanent bool
+		wantLost      map[string]int64
+		wantReported  []string
+	}{
+		{
+			name:     "all acknowledged",
+			recs:     []*translate.Record{rec("a", 1), rec("b", 1)},
+			outcomes: []error{nil, nil},
+		},
+		{
+			name:          "retry only the unacknowledged, in order",
+			recs:          []*translate.Record{rec("a", 1), rec("b", 1), rec("a", 2), rec("b", 2)},
+			outcomes:      []error{nil, retry, retry, retry},
+			wantRemaining: []uint64{1, 2, 2},
+			wantReported:  []string{"a", "b"},
+		},
+		{
+			name:          "a failure before an acknowledged record of its thread is dropped",
+			recs:          []*translate.Record{rec("a", 1), rec("a", 2), rec("b", 1)},
+			outcomes:      []error{retry, nil, nil},
+			wantPermanent: true,
+			wantLost:      map[string]int64{lossReordered: 1},
+			wantReported:  []string{"a"},
+		},
+		{
+			name:          "permanent error for one record only",
+			recs:          []*translate.Record{rec("a", 1), rec("big", 1), rec("c", 1)},
+			outcomes:      []error{nil, perm, nil},
+			wantPermanent: true,
+			wantLost:      map[string]int64{lossOversize: 1},
+			wantReported:  []string{"big"},
+		},
+		{
+			name:          "permanent and retryable together: retry the rest",
+			recs:          []*translate.Record{rec("a", 1), rec("big", 1), rec("c", 1)},
+			outcomes:      []error{retry, perm, retry},
+			wantRemaining: []uint64{1, 1},
+			wantLost:      map[string]int64{lossOversize: 1},
+			wantReported:  []string{"a", "big", "c"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, tel, reported := settleHarness(t)
+			err := e.settle(t.Context(), newRecordsRequest(tt.recs), tt.outcomes)
+			switch {
+			case tt.wantRemaining != nil:
+				pf, ok := errors.AsType[*partialFailure](err)
+				require.True(t, ok, "got %v", err)
+				assert.False(t, consumererror.IsPermanent(err))
+				var seqs []uint64
+				for _, r := range pf.remaining.records {
+					seqs = append(seqs, r.Sequence)
+				}
+				assert.Equal(t, tt.wantRemaining, seqs)
+			case tt.wantPermanent:
+				require.Error(t, err)
+				assert.True(t, consumererror.IsPermanent(err), "got %v", err)
+			default:
+				require.NoError(t, err)
+			}
+			if tt.wantLost == nil {
+				_, err := tel.GetMetric("otelcol_dashstream_records_lost")
+				assert.Error(t, err, "nothing lost")
+			} else {
+				assert.Equal(t, tt.wantLost, sumByAttr(t, tel, "otelcol_dashstream_records_lost", "reason"))
+			}
+			assert.Equal(t, tt.wantReported, reported())
+		})
+	}
+}
+
+func TestLossReporterStopWithoutStart(t *testing.T) {
+	l := newLossReporter(func([]string) { t.Error("no report expected") })
+	l.add(nil)
+	l.stop()
+	assert.True(t, l.idle())
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# `make e2e`: the end-to-end test of the run path. Starts the dev Kafka and
+# otelcol-dashstream (examples/collector.yaml), sends real graph spans
+# through them and checks with `dashstream verify` that each thread's
+# stream is consistent and replays to the final state the program itself
+# reports:
+#   1. the Go demo (cmd/demo, dashstream.* keys): 2 threads, 3 runs;
+#   2. scale-out: one thread moves to a second collector instance (as when
+#      the routing tier of docs/OPERATIONS.md reshuffles): its stream must
+#      stay valid, sequences increasing across the two instances;
+#   3. the LangGraph.js example (examples/langgraphjs, OpenInference over
+#      OTLP/HTTP), when node and npm are installed: 2 threads, 3 runs.
+# The second instance listens on OTLP_GRPC_ENDPOINT_B (127.0.0.1:4417),
+# OTLP_HTTP_ENDPOINT_B (127.0.0.1:4418), OTELCOL_METRICS_PORT_B (8889).
+# E2E_SKIP_SCALE_OUT=1 skips check 2.
+# E2E_REQUIRE_LANGGRAPH=1 makes a missing node/npm a failure (CI sets it).
+# Ends with "N passed, M failed"; exits non-zero when anything failed.
+set -euo pipefail
+# shellcheck source=scripts/stack.sh
+source "$(dirname "$0")/stack.sh"
+
+require_built "$DIST_BIN/demo"
+trap stop_stack EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+run_id="$(date -u +%H%M%S)-$$"
+
+# check NAME PREFIX EXPECT_FILE THREADS [FLAGS...]: verify the threads of
+# one program.
+check() {
+	local name=$1 prefix=$2 expect=$3 threads=$4 status=0
+	shift 4
+	log "$name: dashstream verify --thread '${prefix}*' --expect $expect --expect-threads $threads $*"
+	"$DIST_BIN/dashstream" verify --brokers "$DASHSTREAM_KAFKA_ADDR" --thread "${prefix}*" \
+		--expect "$expect" --expect-threads "$threads" --wait "${E2E_WAIT:-90s}" "$@" || status=$?
+	if ((status == 0)); then
+		passed=$((passed + 1))
+		log "PASS $name"
+	else
+		failed=$((failed + 1))
+		log "FAIL $name (verify exit $status; collector log: dist/run/collector.log)"
+	fi
+}
+
+start_stack
+
+# 1. The Go demo.
+prefix="e2e-demo-$run_id-"
+log "demo: 2 threads, 2 runs on the first"
+if "$DIST_BIN/demo" -endpoint "$OTLP_GRPC_ENDPOINT" -threads 2 -runs 2 -thread-prefix "$prefix" \
+	-expect "$RUN_DIR/e2e-demo-expect.json" -latency 5ms; then
+	check demo "$prefix" "$RUN_DIR/e2e-demo-expect.json" 2 --strict
+else
+	failed=$((failed + 1))
+	log "FAIL demo: the demo program failed"
+fi
+
+# 2. A thread moves between two collector instances: run 1 on the first,
+# run 2 on a second one. The second starts a new session for the thread
+# (clock-seeded sequences, a gap is allowed), so no --strict here.
+prefix="e2e-move-$run_id-"
+if [[ ${E2E_SKIP_SCALE_OUT:-} == 1 ]]; then
+	log "SKIP scale-out (E2E_SKIP_SCALE_OUT=1)"
+else
+	start_collector collector-b "${OTLP_GRPC_ENDPOINT_B:-127.0.0.1:4417}" "${OTLP_HTTP_ENDPOINT_B:-127.0.0.1:4418}" \
+		"${OTELCOL_METRICS_PORT_B:-8889}" "$RUN_DIR/queue-b"
+	log "scale-out: thread ${prefix}1 runs on collector, then on collector-b"
+	if "$DIST_BIN/demo" -endpoint "$OTLP_GRPC_ENDPOINT" -threads 1 -runs 1 -thread-prefix "$prefix" -latency 5ms \
+		-expect "$RUN_DIR/e2e-move-a.json" &&
+		"$DIST_BIN/demo" -endpoint "${OTLP_GRPC_ENDPOINT_B:-127.0.0.1:4417}" -threads 1 -runs 1 -thread-prefix "$prefix" \
+			-latency 5ms -expect "$RUN_DIR/e2e-move-expect.json"; then
+		check scale-out "$prefix" "$RUN_DIR/e2e-move-expect.json" 1
+	else
+		failed=$((failed + 1))
+		log "FAIL scale-out: the demo program failed"
+	fi
+fi
+
+# 3. LangGraph.js (OpenInference), when the example and node are there.
+lg=$ROOT/examples/langgraphjs
+if [[ -f $lg/graph.mjs ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+	prefix="e2e-lg-$run_id-"
+	log "langgraphjs: npm ci, then node graph.mjs (OTLP/HTTP to $OTLP_HTTP_ENDPOINT)"
+	if [[ ! -d $lg/node_modules || ${E2E_NPM_CI:-} == 1 ]]; then
+		(cd "$lg" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+	if (cd "$lg" && OTEL_EXPORTER_OTLP_ENDPOINT="http://$OTLP_HTTP_ENDPOINT" \
+		node graph.mjs --expect "$RUN_DIR/e2e-lg-expect.json" --thread-prefix "$prefix"); then
+		check langgraphjs "$prefix" "$RUN_DIR/e2e-lg-expect.json" 2
+	else
+		failed=$((failed + 1))
+		log "FAIL langgraphjs: graph.mjs failed"
+	fi
+elif [[ ${E2E_REQUIRE_LANGGRAPH:-} == 1 ]]; then
+	failed=$((failed + 1))
+	log "FAIL langgraphjs: examples/langgraphjs/graph.mjs, node or npm missing"
+else
+	log "SKIP langgraphjs: examples/langgraphjs/graph.mjs, node or npm missing"
+fi
+
+echo "e2e: $passed passed, $failed failed"
+((failed == 0))
