@@ -11,8 +11,10 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.uber.org/zap"
 
 	"github.com/dashstream/dashstreamexporter/dashstream/translate"
@@ -139,4 +141,38 @@ func TestLossReporterStopWithoutStart(t *testing.T) {
 	l.add(nil)
 	l.stop()
 	assert.True(t, l.idle())
+}
+
+func TestResolveTopic(t *testing.T) {
+	e, tel, _ := settleHarness(t)
+	e.cfg.TopicFromAttribute = "dashstream.topic"
+	e.cfg.TopicFromMetadataKey = "x-topic"
+	withMeta := func(v string) context.Context {
+		return client.NewContext(context.Background(), client.Info{Metadata: client.NewMetadata(map[string][]string{"x-topic": {v}})})
+	}
+	res := func(v string) pcommon.Resource {
+		r := pcommon.NewResource()
+		if v != "" {
+			r.Attributes().PutStr("dashstream.topic", v)
+		}
+		return r
+	}
+	tests := []struct {
+		name string
+		ctx  context.Context
+		res  pcommon.Resource
+		want string
+	}{
+		{"default", context.Background(), res(""), "dashstream-events"},
+		{"attribute", context.Background(), res("tenant-a"), "tenant-a"},
+		{"metadata wins", withMeta("from-meta"), res("tenant-a"), "from-meta"},
+		{"invalid metadata falls back to attribute", withMeta("bad topic"), res("tenant-a"), "tenant-a"},
+		{"invalid attribute falls back to topic", context.Background(), res("no/slash"), "dashstream-events"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, e.resolveTopic(tt.ctx, tt.res))
+		})
+	}
+	assert.Equal(t, map[string]int64{"invalid_topic": 2}, sumByAttr(t, tel, "otelcol_dashstream_bad_input", "reason"))
 }

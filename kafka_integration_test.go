@@ -41,6 +41,7 @@ func TestSpansToKafka(t *testing.T) {
 			brokers := cluster.ListenAddrs()
 			cfg := testConfig(brokers)
 			cfg.CheckpointInterval = 4
+			cfg.Headers = map[string]string{"source": "otelcol"}
 			if batching {
 				q := cfg.QueueBatchConfig.Get()
 				b := exporterhelper.NewDefaultBatchConfig()
@@ -67,6 +68,9 @@ func TestSpansToKafka(t *testing.T) {
 			r := streamCheck(t, recs)
 			for _, th := range threads {
 				requireFinalState(t, r, th, stateJSON(th, steps))
+			}
+			for _, c := range recs {
+				require.Equal(t, "otelcol", c.headers["source"], "static header")
 			}
 
 			// Telemetry: what was produced, by type and bytes, equals what

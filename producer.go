@@ -207,17 +207,24 @@ func (p *kafkaProducer) preflight(recs []*translate.Record) error {
 	for t := range topics {
 		list = append(list, t)
 	}
-	if err := client.RefreshMetadata(list...); err != nil {
-		return fmt.Errorf("dashstream: Kafka metadata: %w", err)
+	// A topic Kafka does not know is not a reason to hold the other
+	// topics back: its records fail one by one in the send. Other failures
+	// are reported without their Kafka error code, so the attempt is
+	// retried instead of its records being dropped as permanently rejected.
+	if err := client.RefreshMetadata(list...); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return fmt.Errorf("dashstream: Kafka metadata: %v", err)
 	}
 	for _, t := range list {
 		parts, err := client.Partitions(t)
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			continue
+		}
 		if err != nil {
-			return fmt.Errorf("dashstream: partitions of %q: %w", t, err)
+			return fmt.Errorf("dashstream: partitions of %q: %v", t, err)
 		}
 		for _, part := range parts {
 			if _, err := client.Leader(t, part); err != nil {
-				return fmt.Errorf("dashstream: leader of %q/%d: %w", t, part, err)
+				return fmt.Errorf("dashstream: leader of %q/%d: %v", t, part, err)
 			}
 		}
 	}

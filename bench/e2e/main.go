@@ -73,6 +73,7 @@ type options struct {
 	latencyConcurrent int
 	longNodes         int
 	telemetrygen      string
+	verify            bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -103,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.otlp, "otlp", "127.0.0.1:14317", "OTLP/gRPC address the collectors listen on (loopback)")
 	fs.StringVar(&o.pprof, "pprof", "127.0.0.1:17777", "pprof extension address of the collectors")
 	fs.StringVar(&o.telemetrygen, "telemetrygen", "build/bench/telemetrygen", "telemetrygen binary for the telemetrygen-plain scenario (built when missing; empty skips the scenario)")
+	fs.BoolVar(&o.verify, "verify", true, "check our streams of the fixed-rate runs with `dashstream verify` (cmd/dashstream)")
 	fs.IntVar(&o.metricsPort, "metrics-port", 18888, "loopback port of the collectors' Prometheus metrics")
 	fs.BoolVar(&o.profile, "profile", false, "take a CPU profile of each collector during the graph saturation run")
 	fs.StringVar(&o.workdir, "workdir", "build/bench", "where binaries, logs, profiles and results go")
@@ -239,6 +241,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, b := range [][2]string{{e.devkafka, "./cmd/devkafka"}, {e.loadgen, "./bench/loadgen"}} {
 		if _, err := runOutput(ctx, stderr, "go", "build", "-o", b[0], b[1]); err != nil {
 			return err
+		}
+	}
+	if o.verify {
+		cli := filepath.Join(o.workdir, "dashstream")
+		if _, err := runOutput(ctx, stderr, "go", "build", "-o", cli, "./cmd/dashstream"); err != nil {
+			msg := fmt.Sprintf("stream verification skipped: %v", err)
+			fmt.Fprintln(stderr, "bench-e2e:", msg)
+			res.Failures = append(res.Failures, msg)
+		} else {
+			e.dashstreamCLI = cli
 		}
 	}
 

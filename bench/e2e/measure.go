@@ -5,11 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -63,6 +62,8 @@ type measurement struct {
 	KafkaCPUSeconds     float64     `json:"kafka_cpu_seconds"`
 	PeakRSSKiB          int64       `json:"peak_rss_kib"`
 	Kafka               recordStats `json:"kafka"`
+	// Verify is the last line of `dashstream verify` on our topic.
+	Verify string `json:"verify,omitempty"`
 	// Receiver is the collector's own count of spans it took in.
 	Receiver       receiverCounts `json:"receiver"`
 	LatencyP50Ms   float64        `json:"latency_p50_ms"`
@@ -144,10 +145,12 @@ type env struct {
 	pprof        string
 	metricsPort  string
 	telemetrygen string
-	clockTicks   float64
-	drainStable  time.Duration
-	warmup       time.Duration
-	log          io.Writer
+	// dashstreamCLI, when set, verifies our streams after fixed-rate runs.
+	dashstreamCLI string
+	clockTicks    float64
+	drainStable   time.Duration
+	warmup        time.Duration
+	log           io.Writer
 }
 
 // measure runs one scenario against one collector with a fresh dev Kafka,
@@ -265,6 +268,9 @@ func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurem
 	}
 	notBefore := time.Unix(0, m.Load.StartUnixNano).Add(e.warmup)
 	m.WindowP99MedianMs, m.StallWindows, m.Windows = windowedP99(stats.Latencies, notBefore, time.Second, stallMs)
+	if e.dashstreamCLI != "" && c.Name == ours && sc.live() && sc.Workload.Kind == workload.KindGraph {
+		m.Verify = verifyStream(ctx, e, topic, logBase)
+	}
 	lat := warmLatencies(stats.Latencies, notBefore)
 	slices.Sort(lat)
 	legs := kafkaLegs(stats.Latencies, notBefore)
@@ -309,6 +315,27 @@ func windowedP99(samples []latencySample, notBefore time.Time, window time.Durat
 	}
 	slices.Sort(p99s)
 	return ms(quantile(p99s, 0.5)), stalls, len(byWindow)
+}
+
+// verifyStream replays our topic with `dashstream verify` (cmd/dashstream)
+// and returns its verdict line, so the figures are known to describe a
+// valid stream.
+func verifyStream(ctx context.Context, e env, topic, logBase string) string {
+	logf, err := os.Create(logBase + "-verify.log")
+	if err != nil {
+		return "verify not run: " + err.Error()
+	}
+	defer logf.Close()
+	vctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	out, err := runOutput(vctx, logf, e.dashstreamCLI, "verify", "-brokers", e.brokers, "-topic", topic, "-color", "never")
+	_, _ = logf.Write(out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := lines[len(lines)-1]
+	if err != nil {
+		return fmt.Sprintf("FAILED (%v): %s", err, last)
+	}
+	return last
 }
 
 // kafkaLegs returns the Kafka legs of the samples after notBefore that
@@ -379,57 +406,6 @@ func drain(ctx context.Context, e env, admin *kgo.Client, topic string) (int64, 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// profile takes a CPU profile of the collector over the middle of the run
-// (pprof extension) and returns the path of its `go tool pprof -top` text,
-// or an explanation when it could not.
-func profile(ctx context.Context, e env, c collectorSpec, sc scenario, logBase string) string {
-	const skip = 3 * time.Second
-	secs := int((sc.Duration - 2*skip).Seconds())
-	if secs < 3 {
-		return "profile skipped: run too short"
-	}
-	select {
-	case <-ctx.Done():
-		return "profile skipped: cancelled"
-	case <-time.After(skip):
-	}
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.pprof, secs)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "profile failed: " + err.Error()
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "profile failed: " + err.Error()
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "profile failed: HTTP " + resp.Status
-	}
-	path := logBase + "-cpu.pprof"
-	f, err := os.Create(path)
-	if err != nil {
-		return "profile failed: " + err.Error()
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return "profile failed: " + err.Error()
-	}
-	if err := f.Close(); err != nil {
-		return "profile failed: " + err.Error()
-	}
-	top := logBase + "-cpu-top.txt"
-	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=40", c.Bin, path)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Sprintf("profile saved to %s; pprof -top failed: %v", path, err)
-	}
-	if err := os.WriteFile(top, out, 0o644); err != nil {
-		return "profile top not written: " + err.Error()
-	}
-	return top
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

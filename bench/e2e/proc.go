@@ -121,6 +121,8 @@ func startChild(ctx context.Context, name, logPath string, env []string, readyLi
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = logf
+	// Should the harness die without stopping it, the child ends too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	var ready chan struct{}
 	if readyLine != "" {
 		pr, pw, perr := os.Pipe()

@@ -179,12 +179,15 @@ func renderScenario(b *bytes.Buffer, t tableWriter, r *results, sc scenario) {
 			p("span processor drops what its queue cannot hold); spans accepted are the receiver's count.\n\n")
 		}
 	}
+	if o, ok := r.get(sc.Name, ours); ok && o.Verify != "" {
+		p("`dashstream verify` of our topic after this run: %s\n\n", o.Verify)
+	}
 	if o, ok := r.get(sc.Name, ours); ok && len(o.Kafka.ByKind) > 0 && sc.Workload.Kind == workload.KindGraph {
 		p("Our records by kind: %s.\n\n", kindSummary(o))
 	}
 	for _, c := range r.Collectors {
 		if mm, ok := r.get(sc.Name, c.Name); ok && mm.ProfileTop != "" {
-			p("%s CPU profile of this run (`go tool pprof -top`): `%s`.\n\n", c.Label, relPath(mm.ProfileTop))
+			p("%s CPU and allocation profiles of this run (`go tool pprof -top` views): `%s`.\n\n", c.Label, relPath(mm.ProfileTop))
 		}
 	}
 }
@@ -229,16 +232,16 @@ func renderWire(b *bytes.Buffer, t tableWriter, r *results) {
 	p("and the one full state each new thread starts with) and Checkpoints our collector wrote; *all records*\n")
 	p("adds the lifecycle events. The reference writes every span as OTLP, the state attribute included.\n\n")
 	t.header("right", "pattern (nodes per run)", "state JSON", "full state every step", "DashStream state records",
-		"DashStream all records", "reference OTLP", "state records vs full state", "all records vs reference")
+		"of which checkpoints", "DashStream all records", "reference OTLP", "state records vs full state", "all records vs reference")
 	for _, sc := range rows {
 		base := r.Baselines[sc.Name]
 		o, okO := r.get(sc.Name, ours)
 		ref, okR := r.get(sc.Name, reference)
 		cells := []string{fmt.Sprintf("%s (%d)", sc.Workload.Pattern, sc.Workload.Nodes), num(base.StateJSONPerStep, 0), num(base.RecordPerStep, 0)}
 		if okO {
-			cells = append(cells, num(o.BytesPerStep(stateKinds...), 0), num(o.BytesPerStep(), 0))
+			cells = append(cells, num(o.BytesPerStep(stateKinds...), 0), num(o.BytesPerStep(kindCheckpoint), 0), num(o.BytesPerStep(), 0))
 		} else {
-			cells = append(cells, "failed", "failed")
+			cells = append(cells, "failed", "failed", "failed")
 		}
 		if okR {
 			cells = append(cells, num(ref.BytesPerStep(), 0))
@@ -290,8 +293,9 @@ func renderAims(b *bytes.Buffer, r *results) {
 			aimP99Ms, verdict(o.LatencySamples > 0 && o.LatencyP99Ms < aimP99Ms), num(o.LatencyP99Ms, 1), num(o.LatencyP50Ms, 1))
 		p("  at %s spans/s; the median of the 1-second windows' p99 is %s ms, and %d of %d windows saw a sample over %d ms.\n",
 			num(o.Load.Rate, 0), num(o.WindowP99MedianMs, 1), o.StallWindows, o.Windows, stallMs)
-		if ref, ok := r.get(scGraphLatency, reference); ok && ref.StallWindows > 0 {
-			p("  The reference, on the same machine, had %d of %d such windows: stalls of the shared machine hit both.\n", ref.StallWindows, ref.Windows)
+		if ref, ok := r.get(scGraphLatency, reference); ok {
+			p("  The reference in the same conditions: p99 %s ms, window median %s ms, %d of %d windows over %d ms.\n",
+				num(ref.LatencyP99Ms, 1), num(ref.WindowP99MedianMs, 1), ref.StallWindows, ref.Windows, stallMs)
 		}
 	} else {
 		p("- p99 latency: not measured in this run.\n")

@@ -64,7 +64,7 @@ func TestRenderSection(t *testing.T) {
 	assert.Contains(t, s, "| latency p99 (ms) | 120.0 | 20.0 | 6.00× |")
 	assert.Equal(t, 1, strings.Count(s, "| latency p99 (ms)"), "latency rows only for the fixed-rate scenario")
 	// 20,000 node steps; 50,000 state bytes → 2.5 per step vs 2000.
-	assert.Contains(t, s, "| append (20) | 4,000 | 2,000 | 2 | 8 | 45 | 99.9% fewer | 83.3% fewer |")
+	assert.Contains(t, s, "| append (20) | 4,000 | 2,000 | 2 | 0 | 8 | 45 | 99.9% fewer | 83.3% fewer |")
 	assert.Contains(t, s, "within 1.5× of the reference: **not met**")
 	assert.Contains(t, s, "under 250 ms with default batching: **met** — p99 120.0 ms")
 	assert.Contains(t, s, "append pattern: **met** — 99.9% fewer")

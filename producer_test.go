@@ -1,0 +1,74 @@
+package dashstreamexporter
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+)
+
+func testProducer(t *testing.T, brokers []string, mutate func(*Config)) *kafkaProducer {
+	t.Helper()
+	cfg := testConfig(brokers)
+	if mutate != nil {
+		mutate(cfg)
+	}
+	sc, err := newSaramaConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	p := newKafkaProducer(brokers, sc, zap.NewNop())
+	t.Cleanup(func() { require.NoError(t, p.close()) })
+	return p
+}
+
+// Per-record outcomes: acknowledged records get nil, each failed record its
+// own error, so settle can retry exactly the unacknowledged ones.
+func TestProducerPerRecordOutcomes(t *testing.T) {
+	cluster := newCluster(t)
+	p := testProducer(t, cluster.ListenAddrs(), func(c *Config) { c.Producer.AllowAutoTopicCreation = false })
+
+	recs := testRecords(3, 16, "th", 1)
+	for _, r := range recs {
+		r.Topic = testTopic
+	}
+	missing := testRecords(1, 16, "other", 1)[0]
+	missing.Topic = "no-such-topic"
+	recs = append(recs[:1], append([]*translate.Record{missing}, recs[1:]...)...)
+
+	outcomes := p.send(recs)
+	require.Len(t, outcomes, 4)
+	assert.NoError(t, outcomes[0])
+	assert.ErrorIs(t, outcomes[1], sarama.ErrUnknownTopicOrPartition)
+	assert.True(t, isPermanent(outcomes[1], false), "unknown topic without auto-creation is permanent")
+	assert.NoError(t, outcomes[2])
+	assert.NoError(t, outcomes[3])
+}
+
+// With no broker every record fails with a retryable error, and the producer
+// starts over on the next attempt.
+func TestProducerBrokerDown(t *testing.T) {
+	p := testProducer(t, []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil)
+	outcomes := p.send(testRecords(2, 8, "th", 1))
+	for _, err := range outcomes {
+		require.Error(t, err)
+		assert.False(t, isPermanent(err, true), "got %v", err)
+	}
+	p.mu.Lock()
+	assert.Nil(t, p.sp, "a failed attempt discards the producer")
+	p.mu.Unlock()
+}
+
+func TestProducerClosed(t *testing.T) {
+	cluster := newCluster(t)
+	p := testProducer(t, cluster.ListenAddrs(), nil)
+	require.NoError(t, p.close())
+	recs := testRecords(1, 8, "th", 1)
+	recs[0].Topic = testTopic
+	for _, err := range p.send(recs) {
+		assert.ErrorContains(t, err, "closed")
+	}
+}
