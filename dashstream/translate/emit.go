@@ -495,7 +495,16 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	s := e.s
 	full := !s.hasBase || s.resync
 	var ops []*pb.DiffOperation
-	if !full {
+	switch {
+	case full:
+	case !s.stateSent:
+		// The base came from this session's GRAPH_START: nothing to send
+		// while the state equals it, a full state at the first change.
+		if dashstream.Equal(s.state, v) {
+			return
+		}
+		full = true
+	default:
 		d, equal := diffStates(s.state, v, textLen)
 		if equal {
 			return
@@ -520,7 +529,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	if !ok {
 		return
 	}
-	s.resync = false
+	s.resync, s.stateSent = false, true
 	if full {
 		st.StateDiffsFull++
 	} else {

@@ -39,6 +39,11 @@ type session struct {
 	stateBytes int64
 	// resync: the next state message must be a full_state (after a loss).
 	resync bool
+	// stateSent: this session has sent a StateDiff. Until it has, the next
+	// one is a full_state even when a GRAPH_START set the base: a new
+	// session (first sight of a thread, or a thread that moved here from
+	// another instance, SPEC §8) cannot know which checkpoint consumers hold.
+	stateSent bool
 	// lastCheckpoint is the id of the thread's newest checkpoint (nil = none
 	// or forgotten after a loss).
 	lastCheckpoint []byte
