@@ -13,6 +13,7 @@ type attrBuilder struct {
 	maxBytes  int
 	red       *redactor
 	stats     *Stats
+	ar        *callArena // lends the map and values; nil: own allocations
 	truncated bool
 }
 
@@ -20,8 +21,8 @@ func newAttrBuilder(maxBytes int, red *redactor, stats *Stats, capacity int) att
 	return attrBuilder{m: make(map[string]*pb.AttributeValue, capacity), maxBytes: maxBytes, red: red, stats: stats}
 }
 
-// Attribute values and their oneof wrappers allocated together: one
-// allocation per attribute instead of two (translation is allocation-bound).
+// Attribute values and their oneof wrappers, allocated together (and in
+// blocks, from a callArena): translation is allocation-bound.
 type (
 	strAttr struct {
 		v pb.AttributeValue
@@ -41,6 +42,29 @@ type (
 	}
 )
 
+// valuePool lends the attribute values of one event at a time: reset once
+// the event is encoded, it serves the next event from the same memory.
+type valuePool[T any] struct {
+	vals []T
+	n    int
+}
+
+// poolSize covers every event the emitter builds (at most eight values of
+// one kind); more spill to the heap.
+const poolSize = 8
+
+func (p *valuePool[T]) get() *T {
+	if p.n == len(p.vals) {
+		if p.vals != nil {
+			return new(T)
+		}
+		p.vals = make([]T, poolSize)
+	}
+	v := &p.vals[p.n]
+	p.n++
+	return v
+}
+
 // str sets a string attribute (skipped when empty), redacted and truncated.
 func (b *attrBuilder) str(key, v string) {
 	if v == "" {
@@ -52,21 +76,36 @@ func (b *attrBuilder) str(key, v string) {
 // strRaw sets a string attribute that must stay intact (JSON documents the
 // consumer parses); the caller guarantees its size and redaction.
 func (b *attrBuilder) strRaw(key, v string) {
-	a := &strAttr{}
+	var a *strAttr
+	if b.ar != nil {
+		a = b.ar.strs.get()
+	} else {
+		a = &strAttr{}
+	}
 	a.w.StringValue = v
 	a.v.Value = &a.w
 	b.m[key] = &a.v
 }
 
 func (b *attrBuilder) int(key string, v int64) {
-	a := &intAttr{}
+	var a *intAttr
+	if b.ar != nil {
+		a = b.ar.ints.get()
+	} else {
+		a = &intAttr{}
+	}
 	a.w.IntValue = v
 	a.v.Value = &a.w
 	b.m[key] = &a.v
 }
 
 func (b *attrBuilder) float(key string, v float64) {
-	a := &floatAttr{}
+	var a *floatAttr
+	if b.ar != nil {
+		a = b.ar.floats.get()
+	} else {
+		a = &floatAttr{}
+	}
 	a.w.FloatValue = v
 	a.v.Value = &a.w
 	b.m[key] = &a.v
@@ -96,7 +135,12 @@ func (b *attrBuilder) clean(key, v string) string {
 // done returns the map, with `truncated` = true when any value was cut.
 func (b *attrBuilder) done() map[string]*pb.AttributeValue {
 	if b.truncated {
-		a := &boolAttr{}
+		var a *boolAttr
+		if b.ar != nil {
+			a = b.ar.bools.get()
+		} else {
+			a = &boolAttr{}
+		}
 		a.w.BoolValue = true
 		a.v.Value = &a.w
 		b.m["truncated"] = &a.v

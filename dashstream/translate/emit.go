@@ -25,10 +25,100 @@ type emitter struct {
 	s   *session
 	res *Result
 	key []byte
+	ar  *callArena
+}
 
-	// traceparent cache for consecutive records of the same source span
-	tpSpan *spanInfo
-	tp     []Header
+// callArena lends one Translate call's emitters the protobuf structs of the
+// events they build. Those structs only live until the event is encoded
+// (the record keeps the bytes), so one attribute map, its values and the
+// message structs serve every event in turn, instead of a handful of
+// allocations per record. It is used by one goroutine (the call's emitters
+// run one after another) and dropped with the call.
+type callArena struct {
+	// lent: a builder holds the map and values until its event is encoded;
+	// a builder started meanwhile allocates its own.
+	lent   bool
+	m      map[string]*pb.AttributeValue
+	strs   valuePool[strAttr]
+	ints   valuePool[intAttr]
+	floats valuePool[floatAttr]
+	bools  valuePool[boolAttr]
+	// ev: the Event message structs, refilled by every event.
+	ev eventAlloc
+	// spans: record data (headers, request id) of the most recent source
+	// spans, so the several records of a span share it.
+	spans    [spanCacheSize]spanCache
+	nextSpan int
+	// hdrs: block the record headers of each span are carved from; those
+	// outlive the call (records keep them).
+	hdrs      []spanHeaders
+	hdrsBlock int
+	// children: the scratch slice of emitter.children.
+	children []childEvent
+}
+
+// spanCacheSize covers a node span whose END follows its llm and tool
+// children's records.
+const spanCacheSize = 4
+
+// spanCache is what the records of one source span share.
+type spanCache struct {
+	si      *spanInfo
+	headers []Header
+	reqID   string
+}
+
+// spanHeaders holds a span's record headers and traceparent text in one
+// allocation (four headers: traceparent, tracestate, two static ones).
+type spanHeaders struct {
+	hs [4]Header
+	tp [55]byte
+}
+
+func newCallArena(spans int) *callArena {
+	a := &callArena{hdrsBlock: min(max(spans, 4), 64)}
+	a.ev.ev.Header = &a.ev.hdr
+	a.ev.wrap.Event = &a.ev.ev
+	a.ev.msg.Message = &a.ev.wrap
+	return a
+}
+
+// builder starts an attribute builder on the arena's map and values, or on
+// its own when another builder holds them.
+func (a *callArena) builder(b attrBuilder, capacity int) attrBuilder {
+	if a.lent {
+		b.m = make(map[string]*pb.AttributeValue, capacity)
+		return b
+	}
+	a.lent = true
+	if a.m == nil {
+		a.m = make(map[string]*pb.AttributeValue, 8)
+	}
+	b.m, b.ar = a.m, a
+	return b
+}
+
+// release takes back what b was lent, once its event is encoded.
+func (a *callArena) release(b *attrBuilder) {
+	if b.ar == a {
+		clear(a.m)
+		a.strs.n, a.ints.n, a.floats.n, a.bools.n = 0, 0, 0, 0
+		a.lent = false
+	}
+	b.m, b.ar = nil, nil
+}
+
+// span returns the cache entry of src, taking the oldest slot on a miss.
+func (a *callArena) span(src *spanInfo) *spanCache {
+	for i := range a.spans {
+		if a.spans[i].si == src {
+			return &a.spans[i]
+		}
+	}
+	c := &a.spans[a.nextSpan]
+	a.nextSpan = (a.nextSpan + 1) % spanCacheSize
+	*c = spanCache{si: src}
+	return c
 }
 
 // thread emits every run of the thread, runs by first start time.
@@ -112,6 +202,7 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 		raw = rw.nodes[0].si.stateBefore
 	}
 	var base any
+	baseLen := 2 // {}
 	if raw != "" {
 		v, reason := parseState(raw, e.t.cfg.StateMaxBytes)
 		if reason != "" {
@@ -129,17 +220,14 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 			} else {
 				ab.strRaw("initial_state_json", string(text))
 				base = v
+				baseLen = len(text)
 			}
 		}
 	}
 	if base == nil {
 		base = dashstream.NewObject(0)
 	}
-	ok := e.event(pb.EventType_EVENT_TYPE_GRAPH_START, "", rw.firstStart, src, ab.done(), 0, "")
-	baseLen := 2
-	if text, ok := ab.m["initial_state_json"]; ok {
-		baseLen = len(text.GetStringValue())
-	}
+	ok := e.event(pb.EventType_EVENT_TYPE_GRAPH_START, "", rw.firstStart, src, &ab, 0, "")
 	e.setState(base, baseLen)
 	if ok {
 		e.s.resync = false
@@ -163,11 +251,11 @@ func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 	if g.failed {
 		ab.str("error", nonEmpty(g.errorMessage, "error"))
 		ab.str("exception_type", g.exceptionType)
-		e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", g.endNanos, g, ab.done(), dur, "")
+		e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", g.endNanos, g, &ab, dur, "")
 		return
 	}
 	ab.float("duration_us", float64(dur))
-	e.event(pb.EventType_EVENT_TYPE_GRAPH_END, "", g.endNanos, g, ab.done(), dur, "")
+	e.event(pb.EventType_EVENT_TYPE_GRAPH_END, "", g.endNanos, g, &ab, dur, "")
 }
 
 // group emits one step's node executions: edges from the previous step,
@@ -181,7 +269,7 @@ func (e *emitter) group(rw *runWork, rs *runState, group []*nodeExec) {
 		ab := e.attrs(2)
 		ab.str("nodes", strings.Join(names, ","))
 		ab.int("step", group[0].si.step)
-		e.event(pb.EventType_EVENT_TYPE_PARALLEL_START, "", group[0].si.startNanos, group[0].si, ab.done(), 0, "")
+		e.event(pb.EventType_EVENT_TYPE_PARALLEL_START, "", group[0].si.startNanos, group[0].si, &ab, 0, "")
 	}
 	var end uint64
 	for _, ne := range group {
@@ -195,7 +283,7 @@ func (e *emitter) group(rw *runWork, rs *runState, group []*nodeExec) {
 		ab := e.attrs(2)
 		ab.str("nodes", strings.Join(names, ","))
 		ab.int("step", group[0].si.step)
-		e.event(pb.EventType_EVENT_TYPE_PARALLEL_END, "", end, group[len(group)-1].si, ab.done(), 0, "")
+		e.event(pb.EventType_EVENT_TYPE_PARALLEL_END, "", end, group[len(group)-1].si, &ab, 0, "")
 	}
 }
 
@@ -244,7 +332,7 @@ func (e *emitter) edges(rs *runState, group []*nodeExec, names []string) bool {
 					ab.str("condition", nonEmpty(m.condition, m.choice))
 					ab.str("branch", m.choice)
 				}
-				e.event(typ, from, ne.si.startNanos, ne.si, ab.done(), 0, "")
+				e.event(typ, from, ne.si.startNanos, ne.si, &ab, 0, "")
 			}
 		}
 	}
@@ -281,7 +369,7 @@ func (e *emitter) node(rw *runWork, rs *runState, ne *nodeExec) {
 	if si.hasStep {
 		ab.int("step", si.step)
 	}
-	e.event(pb.EventType_EVENT_TYPE_NODE_START, si.nodeName, si.startNanos, si, ab.done(), 0, "")
+	e.event(pb.EventType_EVENT_TYPE_NODE_START, si.nodeName, si.startNanos, si, &ab, 0, "")
 	e.children(rw, rs, ne.children, si.nodeName)
 	if si.stateAfter != "" && forward(rs, si, true) {
 		e.snapshot(si.stateAfter, si.endNanos, si, rw.runID, si.nodeName, step)
@@ -294,7 +382,7 @@ func (e *emitter) node(rw *runWork, rs *runState, ne *nodeExec) {
 		if si.hasStep {
 			ab.int("step", si.step)
 		}
-		e.event(pb.EventType_EVENT_TYPE_NODE_ERROR, si.nodeName, si.endNanos, si, ab.done(), dur, "")
+		e.event(pb.EventType_EVENT_TYPE_NODE_ERROR, si.nodeName, si.endNanos, si, &ab, dur, "")
 		if si.stackTrace != "" || si.exceptionType != "" {
 			e.errorMessage(rw, si)
 		}
@@ -304,7 +392,7 @@ func (e *emitter) node(rw *runWork, rs *runState, ne *nodeExec) {
 	if si.hasStep {
 		ab.int("step", si.step)
 	}
-	e.event(pb.EventType_EVENT_TYPE_NODE_END, si.nodeName, si.endNanos, si, ab.done(), dur, "")
+	e.event(pb.EventType_EVENT_TYPE_NODE_END, si.nodeName, si.endNanos, si, &ab, dur, "")
 }
 
 // pseudoNode applies the state a __start__/__end__ span carries.
@@ -357,7 +445,8 @@ func (e *emitter) children(rw *runWork, rs *runState, spans []*spanInfo, nodeID 
 	if len(spans) == 0 {
 		return
 	}
-	evs := make([]childEvent, 0, 2*len(spans))
+	// children never nests, so one slice serves every call of the arena.
+	evs := e.ar.children[:0]
 	for _, si := range spans {
 		if si.role == roleCheckpointSave {
 			evs = append(evs, childEvent{ts: si.endNanos, end: true, si: si})
@@ -376,15 +465,21 @@ func (e *emitter) children(rw *runWork, rs *runState, spans []*spanInfo, nodeID 
 			e.event(pb.EventType_EVENT_TYPE_CHECKPOINT_SAVE, nodeID, ce.ts, ce.si, nil, 0, "")
 		}
 	}
+	clear(evs)
+	e.ar.children = evs[:0]
 }
 
 func (e *emitter) llm(ce childEvent, nodeID string) {
 	si := ce.si
-	reqID := si.spanID.String()
+	c := e.ar.span(si)
+	if c.reqID == "" {
+		c.reqID = si.spanID.String()
+	}
+	reqID := c.reqID
 	ab := e.attrs(6)
 	ab.str("model", si.model)
 	if !ce.end {
-		e.event(pb.EventType_EVENT_TYPE_LLM_START, nodeID, ce.ts, si, ab.done(), 0, reqID)
+		e.event(pb.EventType_EVENT_TYPE_LLM_START, nodeID, ce.ts, si, &ab, 0, reqID)
 		return
 	}
 	dur := durationMicros(si)
@@ -397,11 +492,11 @@ func (e *emitter) llm(ce childEvent, nodeID string) {
 	if si.failed {
 		ab.str("error", nonEmpty(si.errorMessage, "error"))
 		ab.str("exception_type", si.exceptionType)
-		e.event(pb.EventType_EVENT_TYPE_LLM_ERROR, nodeID, ce.ts, si, ab.done(), dur, reqID)
+		e.event(pb.EventType_EVENT_TYPE_LLM_ERROR, nodeID, ce.ts, si, &ab, dur, reqID)
 		return
 	}
 	ab.float("duration_us", float64(dur))
-	e.event(pb.EventType_EVENT_TYPE_LLM_END, nodeID, ce.ts, si, ab.done(), dur, reqID)
+	e.event(pb.EventType_EVENT_TYPE_LLM_END, nodeID, ce.ts, si, &ab, dur, reqID)
 }
 
 func (e *emitter) tool(ce childEvent, nodeID string) {
@@ -411,19 +506,19 @@ func (e *emitter) tool(ce childEvent, nodeID string) {
 	ab.str("call_id", si.callID)
 	if !ce.end {
 		ab.str("arguments", e.redactJSONText(si.arguments))
-		e.event(pb.EventType_EVENT_TYPE_TOOL_START, nodeID, ce.ts, si, ab.done(), 0, "")
+		e.event(pb.EventType_EVENT_TYPE_TOOL_START, nodeID, ce.ts, si, &ab, 0, "")
 		return
 	}
 	dur := durationMicros(si)
 	if si.failed {
 		ab.str("error", nonEmpty(si.errorMessage, "error"))
 		ab.str("exception_type", si.exceptionType)
-		e.event(pb.EventType_EVENT_TYPE_TOOL_ERROR, nodeID, ce.ts, si, ab.done(), dur, "")
+		e.event(pb.EventType_EVENT_TYPE_TOOL_ERROR, nodeID, ce.ts, si, &ab, dur, "")
 		return
 	}
 	ab.str("result", e.redactJSONText(si.result))
 	ab.float("duration_us", float64(dur))
-	e.event(pb.EventType_EVENT_TYPE_TOOL_END, nodeID, ce.ts, si, ab.done(), dur, "")
+	e.event(pb.EventType_EVENT_TYPE_TOOL_END, nodeID, ce.ts, si, &ab, dur, "")
 }
 
 // redactJSONText redacts secret keys inside a JSON object or array given as
@@ -450,7 +545,7 @@ func (e *emitter) redactJSONText(s string) string {
 
 // errorMessage emits the Error message that carries a node's exception.
 func (e *emitter) errorMessage(rw *runWork, si *spanInfo) {
-	ab := e.attrs(0)
+	ab := attrBuilder{maxBytes: e.t.cfg.AttributeMaxBytes, red: e.t.red, stats: &e.res.Stats}
 	msg := &pb.Error{
 		Header:        &pb.Header{TimestampUs: micros(si.endNanos)},
 		ErrorCode:     "NODE_ERROR",
@@ -590,7 +685,7 @@ func (e *emitter) checkpoint(state []byte, tsNanos uint64, src *spanInfo, runID,
 	}
 }
 
-// eventAlloc holds every part of an Event message in one allocation.
+// eventAlloc holds every part of an Event message in one struct.
 type eventAlloc struct {
 	msg  pb.DashStreamMessage
 	wrap pb.DashStreamMessage_Event
@@ -598,19 +693,30 @@ type eventAlloc struct {
 	hdr  pb.Header
 }
 
-// event emits one Event; false when it was dropped.
-func (e *emitter) event(typ pb.EventType, nodeID string, tsNanos uint64, src *spanInfo, attrs map[string]*pb.AttributeValue, durUs int64, reqID string) bool {
-	a := &eventAlloc{}
+// event emits one Event with the attributes of ab (nil: none); false when
+// it was dropped. Once it is encoded, the message structs and what ab holds
+// serve the next event: ab is finished.
+func (e *emitter) event(typ pb.EventType, nodeID string, tsNanos uint64, src *spanInfo, ab *attrBuilder, durUs int64, reqID string) bool {
+	var attrs map[string]*pb.AttributeValue
+	if ab != nil {
+		attrs = ab.done()
+	}
+	// The structs are wired together once (newCallArena); every field is
+	// assigned here or by send and Encode, so nothing of the previous event
+	// carries over, and nothing is zeroed twice.
+	a := &e.ar.ev
 	a.hdr.TimestampUs = micros(tsNanos)
-	a.ev.Header = &a.hdr
+	a.hdr.ParentId = nil
 	a.ev.EventType = typ
 	a.ev.NodeId = nodeID
 	a.ev.Attributes = attrs
 	a.ev.DurationUs = durUs
 	a.ev.LlmRequestId = reqID
-	a.wrap.Event = &a.ev
-	a.msg.Message = &a.wrap
-	return e.send(&a.msg, &a.hdr, pb.MessageType_MESSAGE_TYPE_EVENT, src)
+	ok := e.send(&a.msg, &a.hdr, pb.MessageType_MESSAGE_TYPE_EVENT, src)
+	if ab != nil {
+		e.ar.release(ab)
+	}
+	return ok
 }
 
 // send fills the header, encodes the message once and appends the record.
@@ -668,25 +774,34 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 // share one slice, capped so that a caller appending to one record's
 // headers cannot write into another's.
 func (e *emitter) headers(src *spanInfo) []Header {
-	if e.tpSpan == src && e.tp != nil {
-		return e.tp
+	c := e.ar.span(src)
+	if c.headers != nil {
+		return c.headers
 	}
+	if len(e.ar.hdrs) == 0 {
+		e.ar.hdrs = make([]spanHeaders, e.ar.hdrsBlock)
+	}
+	sh := &e.ar.hdrs[0]
+	e.ar.hdrs = e.ar.hdrs[1:]
 	flags := byte(src.span.Flags() & 0xff)
-	tp := make([]byte, 0, 55)
+	tp := sh.tp[:0:len(sh.tp)]
 	tp = append(tp, "00-"...)
 	tp = hex.AppendEncode(tp, src.traceID[:])
 	tp = append(tp, '-')
 	tp = hex.AppendEncode(tp, src.spanID[:])
 	tp = append(tp, '-')
 	tp = hex.AppendEncode(tp, []byte{flags})
-	hs := make([]Header, 0, 2+len(e.t.staticHeaders))
+	hs := sh.hs[:0]
+	if n := 2 + len(e.t.staticHeaders); n > len(sh.hs) {
+		hs = make([]Header, 0, n)
+	}
 	hs = append(hs, Header{Key: "traceparent", Value: tp})
 	if ts := src.span.TraceState().AsRaw(); ts != "" {
 		hs = append(hs, Header{Key: "tracestate", Value: []byte(ts)})
 	}
 	hs = append(hs, e.t.staticHeaders...)
 	hs = hs[:len(hs):len(hs)] // shared by records: an append must copy
-	e.tpSpan, e.tp = src, hs
+	c.headers = hs
 	return hs
 }
 
@@ -700,8 +815,10 @@ func (e *emitter) tenant(src *spanInfo) string {
 	return e.t.cfg.TenantID
 }
 
+// attrs starts the attribute builder of one event, which the caller passes
+// to event.
 func (e *emitter) attrs(n int) attrBuilder {
-	return newAttrBuilder(e.t.cfg.AttributeMaxBytes, e.t.red, &e.res.Stats, n)
+	return e.ar.builder(attrBuilder{maxBytes: e.t.cfg.AttributeMaxBytes, red: e.t.red, stats: &e.res.Stats}, n)
 }
 
 func micros(nanos uint64) int64 { return int64(nanos / 1000) }

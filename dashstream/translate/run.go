@@ -54,8 +54,7 @@ func isPseudoNode(name string) bool { return name == "__start__" || name == "__e
 
 // collect classifies every span of td; unrecognised and "other" spans are
 // counted and dropped, malformed parts are repaired or counted.
-func (t *Translator) collect(td ptrace.Traces, st *Stats) []*spanInfo {
-	infos := make([]spanInfo, td.SpanCount())
+func (t *Translator) collect(td ptrace.Traces, infos []spanInfo, st *Stats) []*spanInfo {
 	out := make([]*spanInfo, 0, len(infos))
 	k := 0
 	rss := td.ResourceSpans()
@@ -229,6 +228,18 @@ func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork 
 			}
 			if f.run == "" {
 				f.run = mem.run
+			}
+		}
+		// The last fallback of both, a trace id in hex, made once per trace
+		// rather than per span (same result: resolveRun and the thread
+		// choice below try it last).
+		if f.thread == "" || f.run == "" {
+			h := id.String()
+			if f.thread == "" {
+				f.thread = h
+			}
+			if f.run == "" {
+				f.run = h
 			}
 		}
 		facts[id] = f
