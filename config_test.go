@@ -87,7 +87,7 @@ func TestLoadConfig(t *testing.T) {
 					FlushMaxMessages:             10000,
 					MaxInflightRequestsPerBroker: 1,
 					AllowAutoTopicCreation:       true,
-					Linger:                       10 * time.Millisecond,
+					Linger:                       0,
 				},
 				Topic:              "dashstream-events",
 				Conventions:        []string{"dashstream", "openinference", "openllmetry", "gen_ai", "dashflow"},

@@ -83,6 +83,9 @@ type measurement struct {
 	LoadAvgBefore float64 `json:"loadavg_before"`
 	LoadAvgAfter  float64 `json:"loadavg_after"`
 	ProfileTop    string  `json:"profile_top,omitempty"`
+	// ProfileShares are cumulative shares (%) of the CPU profile's samples
+	// for the hot-spot labels of profileSpots.
+	ProfileShares map[string]float64 `json:"profile_shares,omitempty"`
 }
 
 // SpansPerSecond is the sustained rate: spans accepted over the time until
@@ -212,11 +215,11 @@ func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurem
 		return m, err
 	}
 
-	profDone := make(chan string, 1)
+	profDone := make(chan profileResult, 1)
 	if sc.Profile {
 		go func() { profDone <- profile(ctx, e, c, sc, logBase) }()
 	} else {
-		profDone <- ""
+		profDone <- profileResult{}
 	}
 
 	if m.Load, err = driveLoad(ctx, e, c, sc, logBase); err != nil {
@@ -249,7 +252,8 @@ func measure(ctx context.Context, e env, c collectorSpec, sc scenario) (measurem
 		// telemetrygen cannot tell what was accepted; the receiver can.
 		m.Load.SpansOK = m.Receiver.Accepted
 	}
-	m.ProfileTop = <-profDone
+	prof := <-profDone
+	m.ProfileTop, m.ProfileShares = prof.text, prof.shares
 
 	if cons == nil {
 		if cons, err = startConsumer(ctx, e.brokers, topic, decode, false); err != nil {

@@ -185,6 +185,7 @@ func renderScenario(b *bytes.Buffer, t tableWriter, r *results, sc scenario) {
 	if o, ok := r.get(sc.Name, ours); ok && len(o.Kafka.ByKind) > 0 && sc.Workload.Kind == workload.KindGraph {
 		p("Our records by kind: %s.\n\n", kindSummary(o))
 	}
+	renderProfileShares(b, t, r, sc)
 	for _, c := range r.Collectors {
 		if mm, ok := r.get(sc.Name, c.Name); ok && mm.ProfileTop != "" {
 			p("%s CPU and allocation profiles of this run (`go tool pprof -top` views): `%s`.\n\n", c.Label, relPath(mm.ProfileTop))
@@ -348,4 +349,41 @@ func relPath(p string) string {
 		return p
 	}
 	return strings.TrimPrefix(p, wd+"/")
+}
+
+// renderProfileShares breaks the CPU profiles of a scenario down by the
+// parts of the work in profileSpots.
+func renderProfileShares(b *bytes.Buffer, t tableWriter, r *results, sc scenario) {
+	var have bool
+	for _, c := range r.Collectors {
+		if mm, ok := r.get(sc.Name, c.Name); ok && len(mm.ProfileShares) > 0 {
+			have = true
+		}
+	}
+	if !have {
+		return
+	}
+	fmt.Fprintf(b, "Where the CPU goes (pprof, share of all samples of the collector process; nested rows overlap):\n\n")
+	cols := []string{"work (function)"}
+	for _, c := range r.Collectors {
+		cols = append(cols, c.Label)
+	}
+	t.header("right", cols...)
+	for _, s := range profileSpots {
+		cells := []string{s.label}
+		any := false
+		for _, c := range r.Collectors {
+			mm, ok := r.get(sc.Name, c.Name)
+			if v, found := mm.ProfileShares[s.label]; ok && found {
+				cells = append(cells, num(v, 1)+"%")
+				any = true
+			} else {
+				cells = append(cells, "—")
+			}
+		}
+		if any {
+			t.row(cells...)
+		}
+	}
+	b.WriteString("\n")
 }
