@@ -2,19 +2,16 @@ package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 	"fmt"
-	"hash"
 	"sync"
 
 	"github.com/IBM/sarama"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/kafka/configkafka"
-	"github.com/xdg-go/scram"
 	"go.uber.org/zap"
 
 	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+	"github.com/dashstream/dashstreamexporter/internal/kafkasasl"
 )
 
 // newSaramaConfig maps the configkafka settings onto sarama (SPEC §5.1–5.2):
@@ -114,39 +111,15 @@ func configureSASL(sc *sarama.Config, sasl *configkafka.SASLConfig) error {
 		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
 	case saslSCRAMSHA256:
 		sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
-		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha256.New} }
+		sc.Net.SASL.SCRAMClientGeneratorFunc = kafkasasl.NewSHA256
 	case saslSCRAMSHA512:
 		sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
-		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha512.New} }
+		sc.Net.SASL.SCRAMClientGeneratorFunc = kafkasasl.NewSHA512
 	default:
 		return fmt.Errorf("auth.sasl.mechanism: %q is not supported", sasl.Mechanism)
 	}
 	return nil
 }
-
-// scramClient adapts xdg-go/scram to sarama's SCRAMClient.
-type scramClient struct {
-	hash func() hash.Hash
-	conv *scram.ClientConversation
-}
-
-func (c *scramClient) Begin(user, password, authzID string) error {
-	client, err := scram.HashGeneratorFcn(c.hash).NewClient(user, password, authzID)
-	if err != nil {
-		return fmt.Errorf("scram: %w", err)
-	}
-	c.conv = client.NewConversation()
-	return nil
-}
-
-func (c *scramClient) Step(challenge string) (string, error) {
-	if c.conv == nil {
-		return "", errors.New("scram: Step before Begin")
-	}
-	return c.conv.Step(challenge)
-}
-
-func (c *scramClient) Done() bool { return c.conv != nil && c.conv.Done() }
 
 // kafkaProducer owns the sarama producer. It is created lazily so the
 // exporter starts (and its persistent queue fills) while Kafka is down.

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"hash"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/xdg-go/scram"
+
+	"github.com/dashstream/dashstreamexporter/internal/kafkasasl"
 )
 
 // SASL mechanisms the CLI supports (the same set as the exporter).
@@ -160,37 +158,12 @@ func (k *kafkaFlags) configureSASL(c *sarama.Config) error {
 		c.Net.SASL.Mechanism = sarama.SASLTypePlaintext
 	case saslSCRAM256:
 		c.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
-		c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha256.New} }
+		c.Net.SASL.SCRAMClientGeneratorFunc = kafkasasl.NewSHA256
 	case saslSCRAM512:
 		c.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
-		c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha512.New} }
+		c.Net.SASL.SCRAMClientGeneratorFunc = kafkasasl.NewSHA512
 	default:
 		return fmt.Errorf("--sasl-mechanism %q: want %s, %s or %s", k.saslMechanism, saslPlain, saslSCRAM256, saslSCRAM512)
 	}
 	return nil
 }
-
-// scramClient adapts xdg-go/scram to sarama's SCRAMClient interface.
-type scramClient struct {
-	hash func() hash.Hash
-	conv *scram.ClientConversation
-}
-
-func (s *scramClient) Begin(user, password, authzID string) error {
-	client, err := scram.HashGeneratorFcn(s.hash).NewClient(user, password, authzID)
-	if err != nil {
-		return fmt.Errorf("scram client: %w", err)
-	}
-	s.conv = client.NewConversation()
-	return nil
-}
-
-func (s *scramClient) Step(challenge string) (string, error) {
-	resp, err := s.conv.Step(challenge)
-	if err != nil {
-		return "", fmt.Errorf("scram step: %w", err)
-	}
-	return resp, nil
-}
-
-func (s *scramClient) Done() bool { return s.conv.Done() }

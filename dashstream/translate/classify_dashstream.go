@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -76,7 +75,7 @@ func (dashStreamClassifier) classify(_ pcommon.Resource, _ pcommon.Instrumentati
 	if out.role == roleNode && out.nodeName == "" {
 		out.nodeName = span.Name()
 	}
-	out.step, out.hasStep = dsInt(attrs, dsKeyStep)
+	out.step, out.hasStep = attrInt(attrs, dsKeyStep)
 
 	state := dsString(attrs, dsKeyState)
 	switch out.role {
@@ -90,9 +89,9 @@ func (dashStreamClassifier) classify(_ pcommon.Resource, _ pcommon.Instrumentati
 
 	out.model = dsString(attrs, dsKeyLLMModel)
 	var hasIn, hasOut, hasTotal bool
-	out.inputTokens, hasIn = dsInt(attrs, dsKeyInputTokens)
-	out.outputTokens, hasOut = dsInt(attrs, dsKeyOutputTokens)
-	out.totalTokens, hasTotal = dsInt(attrs, dsKeyTotalTokens)
+	out.inputTokens, hasIn = attrInt(attrs, dsKeyInputTokens)
+	out.outputTokens, hasOut = attrInt(attrs, dsKeyOutputTokens)
+	out.totalTokens, hasTotal = attrInt(attrs, dsKeyTotalTokens)
 	if !hasTotal && (hasIn || hasOut) {
 		out.totalTokens = out.inputTokens + out.outputTokens
 	}
@@ -153,27 +152,4 @@ func dsString(attrs pcommon.Map, key string) string {
 		return v.Str()
 	}
 	return v.AsString()
-}
-
-// dsInt reads an integer attribute given as int, double or decimal string.
-func dsInt(attrs pcommon.Map, key string) (int64, bool) {
-	v, ok := attrs.Get(key)
-	if !ok {
-		return 0, false
-	}
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int(), true
-	case pcommon.ValueTypeDouble:
-		f := v.Double()
-		if f != f || f > 1<<62 || f < -(1<<62) {
-			return 0, false
-		}
-		return int64(f), true
-	case pcommon.ValueTypeStr:
-		n, err := strconv.ParseInt(strings.TrimSpace(v.Str()), 10, 64)
-		return n, err == nil
-	default:
-		return 0, false
-	}
 }
