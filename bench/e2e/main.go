@@ -335,11 +335,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// ensureCollector builds a collector with ocb when its binary is missing
-// (or always with rebuild).
+// ensureCollector builds a collector with ocb when its binary is missing or
+// older than what it is built from (or always with rebuild): measuring a
+// stale binary would attribute old code's figures to the current tree.
 func ensureCollector(ctx context.Context, stdout, stderr io.Writer, bin, manifest string, rebuild bool) error {
-	if _, err := os.Stat(bin); err == nil && !rebuild {
-		return nil
+	if fi, err := os.Stat(bin); err == nil && !rebuild {
+		newer, err := sourcesNewerThan(fi.ModTime(), manifest)
+		if err != nil {
+			return err
+		}
+		if !newer {
+			return nil
+		}
 	}
 	ocb := ".bin/ocb"
 	if _, err := os.Stat(ocb); err != nil {
@@ -355,6 +362,50 @@ func ensureCollector(ctx context.Context, stdout, stderr io.Writer, bin, manifes
 		return fmt.Errorf("ocb %s did not produce %s: %w", manifest, bin, err)
 	}
 	return nil
+}
+
+// sourcesNewerThan reports whether the manifest, go.mod/go.sum or any
+// non-test Go file of the exporter (the repository root, internal/ and
+// dashstream/) changed after t.
+func sourcesNewerThan(t time.Time, manifest string) (bool, error) {
+	for _, f := range []string{manifest, "go.mod", "go.sum"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return false, fmt.Errorf("checking %s: %w", f, err)
+		}
+		if fi.ModTime().After(t) {
+			return true, nil
+		}
+	}
+	roots, _ := filepath.Glob("*.go")
+	newer := false
+	check := func(path string, fi os.FileInfo) {
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") && fi.ModTime().After(t) {
+			newer = true
+		}
+	}
+	for _, f := range roots {
+		if fi, err := os.Stat(f); err == nil {
+			check(f, fi)
+		}
+	}
+	for _, dir := range []string{"internal", "dashstream"} {
+		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || newer {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			check(path, fi)
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("checking %s: %w", dir, err)
+		}
+	}
+	return newer, nil
 }
 
 // telemetrygenModule is the contrib release of telemetrygen known to build
