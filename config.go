@@ -146,11 +146,6 @@ func createDefaultConfig() component.Config {
 	producer.RequiredAcks = configkafka.WaitForAll
 	producer.Compression = "none"
 	producer.MaxMessageBytes = tc.MaxRecordBytes
-	// The sending queue already batches records into requests, each sent
-	// synchronously by one consumer: lingering would only add latency and,
-	// with one request in flight, cap throughput at one request per linger
-	// (measured in docs/BENCHMARKS.md).
-	producer.Linger = 0
 
 	client := configkafka.NewDefaultClientConfig()
 	client.ClientID = defaultClientID

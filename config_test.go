@@ -87,7 +87,7 @@ func TestLoadConfig(t *testing.T) {
 					FlushMaxMessages:             10000,
 					MaxInflightRequestsPerBroker: 1,
 					AllowAutoTopicCreation:       true,
-					Linger:                       0,
+					Linger:                       10 * time.Millisecond,
 				},
 				Topic:              "dashstream-events",
 				Conventions:        []string{"dashstream", "openinference", "openllmetry", "gen_ai", "dashflow"},

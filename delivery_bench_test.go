@@ -20,6 +20,8 @@ func BenchmarkDelivery(b *testing.B) {
 			cfg := testConfig(cluster.ListenAddrs())
 			cfg.QueueBatchConfig.Get().QueueSize = 100_000
 			cfg.QueueBatchConfig.Get().BlockOnOverflow = true
+			// The figures in docs/BENCHMARKS.md "Delivery" are with linger 0.
+			cfg.Producer.Linger = 0
 			if batching {
 				bc := exporterhelper.NewDefaultBatchConfig()
 				bc.FlushTimeout = 50 * time.Millisecond
