@@ -51,17 +51,17 @@ func testMessage(typ pb.MessageType, pad string) *pb.DashStreamMessage {
 	case pb.MessageType_MESSAGE_TYPE_STATE_DIFF:
 		return &pb.DashStreamMessage{Message: &pb.DashStreamMessage_StateDiff{StateDiff: &pb.StateDiff{
 			Header: h, BaseCheckpointId: bytes.Repeat([]byte{9}, 16), StateHash: bytes.Repeat([]byte{1}, 32),
-			Operations: []*pb.DiffOperation{{Op: pb.DiffOperation_OP_TYPE_ADD, Path: "/messages/-", Value: []byte(`"` + pad + `"`)}},
+			Operations: []*pb.DiffOperation{{Op: pb.DiffOperation_OP_TYPE_ADD.Enum(), Path: proto.String("/messages/-"), Encoding: pb.DiffOperation_VALUE_ENCODING_JSON.Enum(), Value: []byte(`"` + pad + `"`)}},
 		}}}
 	case pb.MessageType_MESSAGE_TYPE_TOKEN_CHUNK:
 		return &pb.DashStreamMessage{Message: &pb.DashStreamMessage_TokenChunk{TokenChunk: &pb.TokenChunk{
 			Header: h, RequestId: "req", Text: "hello" + pad, TokenIds: []uint32{1, 2, 3}, Logprobs: []float32{-0.5},
-			IsFinal: true, FinishReason: pb.TokenChunk_FINISH_REASON_STOP, Stats: &pb.TokenStats{TotalTokens: 3},
+			ChunkIndex: proto.Uint32(0), IsFinal: proto.Bool(true), FinishReason: pb.TokenChunk_FINISH_REASON_STOP.Enum(), Stats: &pb.TokenStats{TotalTokens: 3},
 		}}}
 	case pb.MessageType_MESSAGE_TYPE_TOOL_EXECUTION:
 		return &pb.DashStreamMessage{Message: &pb.DashStreamMessage_ToolExecution{ToolExecution: &pb.ToolExecution{
-			Header: h, CallId: "call-1", ToolName: "search", Stage: pb.ToolExecution_EXECUTION_STAGE_COMPLETED,
-			Arguments: []byte(`{"q":"x"}`), Result: []byte(pad), DurationUs: 99,
+			Header: h, CallId: "call-1", ToolName: "search", Stage: pb.ToolExecution_EXECUTION_STAGE_COMPLETED.Enum(),
+			Arguments: []byte(`{"q":"x"}`), Result: []byte(pad), DurationUs: proto.Int64(99), RetryCount: proto.Uint32(0),
 		}}}
 	case pb.MessageType_MESSAGE_TYPE_CHECKPOINT:
 		state := []byte(`{"note":"` + pad + `"}`)
@@ -77,7 +77,7 @@ func testMessage(typ pb.MessageType, pad string) *pb.DashStreamMessage {
 		}}}
 	case pb.MessageType_MESSAGE_TYPE_ERROR:
 		return &pb.DashStreamMessage{Message: &pb.DashStreamMessage_Error{Error: &pb.Error{
-			Header: h, ErrorCode: "E1", Message: "boom", StackTrace: "trace" + pad, Severity: pb.Error_SEVERITY_ERROR,
+			Header: h, ErrorCode: "E1", Message: "boom", StackTrace: "trace" + pad, Severity: pb.Error_SEVERITY_ERROR.Enum(),
 			ExceptionType: "ValueError",
 		}}}
 	case pb.MessageType_MESSAGE_TYPE_EVENT_BATCH:
@@ -86,7 +86,7 @@ func testMessage(typ pb.MessageType, pad string) *pb.DashStreamMessage {
 		}}}
 	case pb.MessageType_MESSAGE_TYPE_EXECUTION_TRACE:
 		return &pb.DashStreamMessage{Message: &pb.DashStreamMessage_ExecutionTrace{ExecutionTrace: &pb.ExecutionTrace{
-			Header: h, ThreadId: "thread-1", ExecutionId: "run-1", Completed: true, FinalState: []byte(`{"x":"` + pad + `"}`),
+			Header: h, ThreadId: "thread-1", ExecutionId: "run-1", Completed: true, TotalDurationMs: proto.Uint64(7), TotalTokens: proto.Uint64(0), FinalState: []byte(`{"x":"` + pad + `"}`),
 			NodesExecuted: []*pb.NodeExecutionRecord{{Node: "a", DurationMs: 3, Succeeded: true}},
 		}}}
 	}

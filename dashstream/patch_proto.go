@@ -6,8 +6,11 @@ import (
 
 // ToProto converts the patch to wire DiffOperations: value is the JSON text
 // of the value (a literal null is the 4 bytes "null") for add, replace and
-// test; from is set for move and copy; encoding is JSON. All values share
-// one buffer, so the conversion allocates little.
+// test; from is set for move and copy; encoding is JSON. op, path, from and
+// encoding are set explicitly, so they are written even at their defaults
+// (OP_TYPE_ADD, "", VALUE_ENCODING_JSON): consumers that drop protobufjs'
+// prototype defaults (the DashFlow UI) must still see them. All values share
+// one buffer and the fields one block, so the conversion allocates little.
 func (p Patch) ToProto() []*dashstreampb.DiffOperation {
 	if len(p) == 0 {
 		return nil
@@ -20,14 +23,15 @@ func (p Patch) ToProto() []*dashstreampb.DiffOperation {
 	}
 	buf := make([]byte, 0, size)
 	structs := make([]dashstreampb.DiffOperation, len(p))
+	fields := make([]opFields, len(p))
 	out := make([]*dashstreampb.DiffOperation, len(p))
 	for i := range p {
-		op := &structs[i]
-		op.Op = p[i].Op
-		op.Path = p[i].Path
-		op.Encoding = dashstreampb.DiffOperation_VALUE_ENCODING_JSON
+		op, f := &structs[i], &fields[i]
+		f.op, f.path, f.enc = p[i].Op, p[i].Path, dashstreampb.DiffOperation_VALUE_ENCODING_JSON
+		op.Op, op.Path, op.Encoding = &f.op, &f.path, &f.enc
 		if hasFrom(p[i].Op) {
-			op.From = p[i].From
+			f.from = p[i].From
+			op.From = &f.from
 		}
 		if hasValue(p[i].Op) {
 			start := len(buf)
@@ -37,6 +41,13 @@ func (p Patch) ToProto() []*dashstreampb.DiffOperation {
 		out[i] = op
 	}
 	return out
+}
+
+// opFields holds the explicitly present scalar fields of one DiffOperation.
+type opFields struct {
+	op         OpType
+	enc        dashstreampb.DiffOperation_ValueEncoding
+	path, from string
 }
 
 // PatchFromProto converts wire DiffOperations back into a Patch. It rejects

@@ -503,10 +503,10 @@ func TestPatchProto(t *testing.T) {
 	}
 
 	bad := []func(){
-		func() { ops[1].Encoding = 1 },
+		func() { ops[1].Encoding = dashstreampb.DiffOperation_VALUE_ENCODING_MSGPACK.Enum() },
 		func() { ops[1].Value = []byte("{") },
 		func() { ops[1].Value = nil },
-		func() { ops[1].Op = 9 },
+		func() { ops[1].Op = dashstreampb.DiffOperation_OpType(9).Enum() },
 	}
 	for i, spoil := range bad {
 		ops = p.ToProto()

@@ -375,7 +375,7 @@ func TestReplayProblems(t *testing.T) {
 			build: func(b *streamBuilder) []*pb.DashStreamMessage {
 				s := b.graphStart(`{"a":1}`)
 				f := b.fullState(`{"a":2}`)
-				f.GetStateDiff().Operations = []*pb.DiffOperation{{Op: pb.DiffOperation_OP_TYPE_REMOVE, Path: "/a"}}
+				f.GetStateDiff().Operations = []*pb.DiffOperation{{Op: pb.DiffOperation_OP_TYPE_REMOVE.Enum(), Path: proto.String("/a"), Encoding: pb.DiffOperation_VALUE_ENCODING_JSON.Enum()}}
 				return []*pb.DashStreamMessage{s, f}
 			},
 			want: result{kinds: []ProblemKind{ProblemFullState}, errored: 1},
@@ -385,7 +385,7 @@ func TestReplayProblems(t *testing.T) {
 			build: func(b *streamBuilder) []*pb.DashStreamMessage {
 				s := b.graphStart(`{"a":1}`)
 				d := b.diff(`{"a":2}`)
-				d.GetStateDiff().Operations = []*pb.DiffOperation{{Op: pb.DiffOperation_OP_TYPE_REMOVE, Path: "/missing"}}
+				d.GetStateDiff().Operations = []*pb.DiffOperation{{Op: pb.DiffOperation_OP_TYPE_REMOVE.Enum(), Path: proto.String("/missing"), Encoding: pb.DiffOperation_VALUE_ENCODING_JSON.Enum()}}
 				return []*pb.DashStreamMessage{s, d, b.diff(`{"a":3}`), b.diff(`{"a":4}`), b.fullState(`{"b":1}`), b.diff(`{"b":2}`)}
 			},
 			want: result{kinds: []ProblemKind{ProblemPatch}, errored: 1},

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
 	"github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
@@ -57,7 +58,7 @@ func stateDiff(t *testing.T, full bool) []byte {
 	if full {
 		sd.FullState = []byte(`{"a":1}`)
 	} else {
-		sd.Operations = []*dashstreampb.DiffOperation{{Op: dashstreampb.DiffOperation_OP_TYPE_ADD, Path: "/a", Value: []byte("1")}}
+		sd.Operations = []*dashstreampb.DiffOperation{{Op: dashstreampb.DiffOperation_OP_TYPE_ADD.Enum(), Path: proto.String("/a"), Encoding: dashstreampb.DiffOperation_VALUE_ENCODING_JSON.Enum(), Value: []byte("1")}}
 	}
 	b, err := enc.Encode(&dashstreampb.DashStreamMessage{Message: &dashstreampb.DashStreamMessage_StateDiff{StateDiff: sd}})
 	require.NoError(t, err)

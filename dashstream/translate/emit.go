@@ -552,7 +552,7 @@ func (e *emitter) errorMessage(rw *runWork, si *spanInfo) {
 		Message:       ab.clean("message", nonEmpty(si.errorMessage, "error")),
 		StackTrace:    ab.clean("stack_trace", si.stackTrace),
 		ExceptionType: si.exceptionType,
-		Severity:      pb.Error_SEVERITY_ERROR,
+		Severity:      pb.Error_SEVERITY_ERROR.Enum(),
 		Context:       map[string]string{"node_id": si.nodeName, "run_id": rw.runID},
 	}
 	e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_Error{Error: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_ERROR, si)
