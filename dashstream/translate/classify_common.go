@@ -439,9 +439,11 @@ type graphSchemaNode struct {
 }
 
 type graphSchemaEdge struct {
-	From     string `json:"from"`
-	To       string `json:"to"`
-	EdgeType string `json:"edge_type"`
+	From               string   `json:"from"`
+	To                 string   `json:"to"`
+	EdgeType           string   `json:"edge_type"`
+	Label              string   `json:"label,omitempty"`
+	ConditionalTargets []string `json:"conditional_targets,omitempty"`
 }
 
 // maxSchemaItems bounds the nodes and edges taken into a built schema.

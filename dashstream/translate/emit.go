@@ -135,6 +135,12 @@ func (e *emitter) run(rw *runWork) {
 	for _, m := range rw.routers {
 		rs.addRouter(m)
 	}
+	if rs.graph == nil {
+		rs.graph = e.s.graphs.get(rw.graphName)
+	}
+	if rw.schemaJSON == "" {
+		rs.graph.learn(rw, rs)
+	}
 	if !rs.started {
 		e.graphStart(rw, rs)
 	}
@@ -143,12 +149,7 @@ func (e *emitter) run(rw *runWork) {
 	bySteps := allHaveSteps(rw.nodes)
 	oi, pi := 0, 0
 	for i := 0; i < len(rw.nodes); {
-		j := i + 1
-		if bySteps {
-			for j < len(rw.nodes) && rw.nodes[j].si.step == rw.nodes[i].si.step {
-				j++
-			}
-		}
+		j := groupEnd(rw.nodes, i, bySteps)
 		group := rw.nodes[i:j]
 		start := group[0].si.startNanos
 		for ; pi < len(rw.pseudo) && rw.pseudo[pi].startNanos <= start; pi++ {
@@ -185,7 +186,11 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	ab := e.attrs(6)
 	ab.str("graph_name", rw.graphName)
 	ab.str("run_id", rw.runID)
-	if schema := rw.schemaJSON; schema != "" {
+	schema := rw.schemaJSON
+	if schema == "" {
+		schema = rs.graph.schemaJSON(e.t.cfg.AttributeMaxBytes)
+	}
+	if schema != "" {
 		if len(schema) > e.t.cfg.AttributeMaxBytes {
 			e.t.bad(&e.res.Stats, "schema_too_large", src)
 		} else if v, err := dashstream.ParseJSONString(schema, dashstream.ParseOptions{MaxDepth: maxStateDepth}); err != nil {
@@ -263,7 +268,7 @@ func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 // (the same node twice in a step is a retry, not parallelism).
 func (e *emitter) group(rw *runWork, rs *runState, group []*nodeExec) {
 	names := distinctNames(group)
-	advanced := e.edges(rs, group, names)
+	e.edges(rs, group, names)
 	parallel := len(names) > 1
 	if parallel {
 		ab := e.attrs(2)
@@ -276,15 +281,24 @@ func (e *emitter) group(rw *runWork, rs *runState, group []*nodeExec) {
 		e.node(rw, rs, ne)
 		end = max(end, ne.si.endNanos)
 	}
-	if advanced {
-		rs.lastFailed = group[len(group)-1].si.failed
-	}
 	if parallel {
 		ab := e.attrs(2)
 		ab.str("nodes", strings.Join(names, ","))
 		ab.int("step", group[0].si.step)
 		e.event(pb.EventType_EVENT_TYPE_PARALLEL_END, "", end, group[len(group)-1].si, &ab, 0, "")
 	}
+}
+
+// groupEnd returns the end of the step group starting at nodes[i]: the
+// executions sharing its step when every execution has one, else just it.
+func groupEnd(nodes []*nodeExec, i int, bySteps bool) int {
+	j := i + 1
+	if bySteps {
+		for j < len(nodes) && nodes[j].si.step == nodes[i].si.step {
+			j++
+		}
+	}
+	return j
 }
 
 // distinctNames returns the node names of a group, first occurrence order.
@@ -301,26 +315,15 @@ func distinctNames(group []*nodeExec) []string {
 // edges emits EDGE_TRAVERSAL / CONDITIONAL_BRANCH from the run's previous
 // step (possibly emitted in an earlier call) to this group, when the group
 // comes after it; a late group (its successors already emitted) gets none,
-// and neither does the retry of a node that just failed. It reports whether
-// the group became the run's latest step.
-func (e *emitter) edges(rs *runState, group []*nodeExec, names []string) bool {
-	first := group[0].si
-	var advanced bool
-	switch {
-	case !rs.haveLastNode:
-		advanced = true
-	case first.hasStep && rs.lastHasStep:
-		advanced = first.step > rs.lastStep
-	default:
-		advanced = first.startNanos > rs.lastStart
+// and neither does the retry of a node that just failed. The group becomes
+// the run's newest step unless it is late.
+func (e *emitter) edges(rs *runState, group []*nodeExec, names []string) {
+	if !rs.last.follows(group) {
+		return
 	}
-	if !advanced {
-		return false
-	}
-	retry := rs.lastFailed && len(rs.lastNodes) == 1 && len(names) == 1 && names[0] == rs.lastNodes[0]
-	if rs.haveLastNode && !retry {
-		for _, from := range rs.lastNodes {
-			m, conditional := rs.router(from, rs.lastStep, rs.lastHasStep)
+	if rs.last.leadsTo(names) {
+		for _, from := range rs.last.nodes {
+			m, conditional := rs.router(from, rs.last.step, rs.last.hasStep)
 			for _, to := range names {
 				ne := firstNamed(group, to)
 				ab := e.attrs(4)
@@ -336,13 +339,7 @@ func (e *emitter) edges(rs *runState, group []*nodeExec, names []string) bool {
 			}
 		}
 	}
-	rs.lastNodes = append(rs.lastNodes[:0], names...)
-	var last uint64
-	for _, ne := range group {
-		last = max(last, ne.si.startNanos)
-	}
-	rs.lastStep, rs.lastHasStep, rs.lastStart, rs.haveLastNode = first.step, first.hasStep, last, true
-	return true
+	rs.last.moveTo(group, names)
 }
 
 func firstNamed(group []*nodeExec, name string) *nodeExec {

@@ -50,6 +50,8 @@ type session struct {
 	// diffsSinceCheckpoint counts StateDiffs since the last checkpoint slot.
 	diffsSinceCheckpoint int
 	runs                 runMemory
+	// graphs is the topology the thread's runs have shown, per graph name.
+	graphs observedGraphs
 }
 
 // runState is what a session remembers of one run across calls.
@@ -57,16 +59,11 @@ type runState struct {
 	started bool
 	ended   bool
 
-	// lastNodes are the nodes of the newest step group emitted, for edges
-	// across calls; lastStep / lastStart order that group.
-	lastNodes    []string
-	lastStep     int64
-	lastHasStep  bool
-	lastStart    uint64
-	haveLastNode bool
-	// lastFailed: the newest execution failed, so the same node next is a
-	// retry, not an edge.
-	lastFailed bool
+	// last is the newest step group emitted, for edges across calls.
+	last stepCursor
+	// graph is the observed topology this run adds to (see topology.go),
+	// chosen at the run's first sight.
+	graph *observedGraph
 
 	// State positions applied so far: a snapshot older than these is never
 	// diffed (no backwards StateDiff). Step domain: before step s = 2s,
@@ -76,6 +73,54 @@ type runState struct {
 	maxStateTime uint64
 
 	routers []routerMemo
+}
+
+// stepCursor is the newest step group of a run: the node executions that
+// the next step's edges start from.
+type stepCursor struct {
+	// nodes are the group's distinct node names; step / start order it.
+	nodes   []string
+	step    int64
+	hasStep bool
+	start   uint64
+	have    bool
+	// failed: the group's last execution failed, so the same node next is
+	// a retry, not an edge.
+	failed bool
+}
+
+// follows reports whether group comes after the cursor's step; a late group
+// (its successors already seen) does not.
+func (c *stepCursor) follows(group []*nodeExec) bool {
+	first := group[0].si
+	switch {
+	case !c.have:
+		return true
+	case first.hasStep && c.hasStep:
+		return first.step > c.step
+	default:
+		return first.startNanos > c.start
+	}
+}
+
+// leadsTo reports whether the cursor's nodes have edges to a following group
+// named names: not at a run's first step, nor to the retry of a node that
+// just failed.
+func (c *stepCursor) leadsTo(names []string) bool {
+	retry := c.failed && len(c.nodes) == 1 && len(names) == 1 && names[0] == c.nodes[0]
+	return c.have && !retry
+}
+
+// moveTo makes group, with distinct node names, the newest step.
+func (c *stepCursor) moveTo(group []*nodeExec, names []string) {
+	var last uint64
+	for _, ne := range group {
+		last = max(last, ne.si.startNanos)
+	}
+	first := group[0].si
+	c.nodes = append(c.nodes[:0], names...)
+	c.step, c.hasStep, c.start, c.have = first.step, first.hasStep, last, true
+	c.failed = group[len(group)-1].si.failed
 }
 
 // routerMemo is a router decision under a node execution.
