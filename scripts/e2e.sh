@@ -10,6 +10,8 @@
 #      stay valid, sequences increasing across the two instances;
 #   3. the LangGraph.js example (examples/langgraphjs, OpenInference over
 #      OTLP/HTTP), when node and npm are installed: 2 threads, 3 runs.
+# The demo's and the LangGraph.js example's records are also checked on the
+# DashFlow UI's browser path (internal/uiworker/check.mjs).
 # The second instance listens on OTLP_GRPC_ENDPOINT_B (127.0.0.1:4417),
 # OTLP_HTTP_ENDPOINT_B (127.0.0.1:4418), OTELCOL_METRICS_PORT_B (8889).
 # E2E_SKIP_SCALE_OUT=1 skips check 2.
@@ -44,6 +46,37 @@ check() {
 	fi
 }
 
+# uicheck NAME PREFIX: the threads' records, read back from Kafka, on the
+# DashFlow UI's browser path (internal/uiworker/check.mjs: protobufjs, then
+# structured cloning): every field arrives, every state hash verifies, every
+# GRAPH_START carries a graph schema.
+uiworker=$ROOT/internal/uiworker
+uicheck() {
+	local name=$1 prefix=$2 dump="$RUN_DIR/e2e-$1-records.jsonl"
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		if [[ ${E2E_REQUIRE_LANGGRAPH:-} == 1 ]]; then
+			failed=$((failed + 1))
+			log "FAIL $name-ui: node or npm missing"
+		else
+			log "SKIP $name-ui: node or npm missing"
+		fi
+		return
+	fi
+	if [[ ! -d $uiworker/node_modules ]]; then
+		(cd "$uiworker" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+	log "$name-ui: dashstream tail --records | node internal/uiworker/check.mjs --require-schema"
+	if "$DIST_BIN/dashstream" tail --brokers "$DASHSTREAM_KAFKA_ADDR" --from-beginning --follow=false \
+		--thread "${prefix}*" --records >"$dump" &&
+		(cd "$uiworker" && node check.mjs --proto "$ROOT/dashstream/proto/dashstream.proto" --require-schema "$dump"); then
+		passed=$((passed + 1))
+		log "PASS $name-ui"
+	else
+		failed=$((failed + 1))
+		log "FAIL $name-ui (records in $dump)"
+	fi
+}
+
 start_stack
 
 # 1. The Go demo.
@@ -52,6 +85,7 @@ log "demo: 2 threads, 2 runs on the first"
 if "$DIST_BIN/demo" -endpoint "$OTLP_GRPC_ENDPOINT" -threads 2 -runs 2 -thread-prefix "$prefix" \
 	-expect "$RUN_DIR/e2e-demo-expect.json" -latency 5ms; then
 	check demo "$prefix" "$RUN_DIR/e2e-demo-expect.json" 2 --strict
+	uicheck demo "$prefix"
 else
 	failed=$((failed + 1))
 	log "FAIL demo: the demo program failed"
@@ -89,6 +123,7 @@ if [[ -f $lg/graph.mjs ]] && command -v node >/dev/null && command -v npm >/dev/
 	if (cd "$lg" && OTEL_EXPORTER_OTLP_ENDPOINT="http://$OTLP_HTTP_ENDPOINT" \
 		node graph.mjs --expect "$RUN_DIR/e2e-lg-expect.json" --thread-prefix "$prefix"); then
 		check langgraphjs "$prefix" "$RUN_DIR/e2e-lg-expect.json" 2
+		uicheck langgraphjs "$prefix"
 	else
 		failed=$((failed + 1))
 		log "FAIL langgraphjs: graph.mjs failed"

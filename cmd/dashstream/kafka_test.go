@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -22,7 +23,10 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/dashstream/dashstreamexporter/dashstream"
 	"github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
 )
 
@@ -136,6 +140,25 @@ func TestKafkaVerifyAndTail(t *testing.T) {
 		require.Contains(t, lines[0], "seq=5000  graph_start")
 		require.Contains(t, lines[2], "state_diff")
 		require.Contains(t, errOut, "10 message(s) of 1 thread(s)")
+	})
+
+	t.Run("tail records", func(t *testing.T) {
+		code, out, errOut := runCLI(ctx, append([]string{"tail", "--from-beginning", "--follow=false", "--thread", "demo-1", "--records"}, b...)...)
+		require.Equal(t, exitOK, code, errOut)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.Len(t, lines, 10)
+		dec, err := dashstream.NewDecoder(dashstream.DecoderOptions{})
+		require.NoError(t, err)
+		for _, l := range lines {
+			var rl recordLine
+			require.NoError(t, json.Unmarshal([]byte(l), &rl), l)
+			require.Equal(t, "demo-1", rl.Key)
+			msg, err := dec.Decode(rl.Value)
+			require.NoError(t, err, "the value is the raw record")
+			var fromJSON dashstreampb.DashStreamMessage
+			require.NoError(t, protojson.Unmarshal(rl.Message, &fromJSON))
+			require.True(t, proto.Equal(msg, &fromJSON), "message is the value decoded")
+		}
 	})
 
 	t.Run("tail stops after max", func(t *testing.T) {

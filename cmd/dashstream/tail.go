@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 
 	"github.com/IBM/sarama"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
 )
@@ -29,9 +31,21 @@ type tailer struct {
 	filter  threadFilter
 	st      style
 	out     func(string)
+	records bool // print recordLines instead of readable lines
 	shown   int
 	bad     int
 	threads map[string]bool
+}
+
+// recordLine is what `tail --records` prints per record: where it is, its
+// raw value and how it decodes (protojson, enums as numbers), for tools
+// that check records byte by byte (internal/uiworker/check.mjs).
+type recordLine struct {
+	Partition int32           `json:"partition"`
+	Offset    int64           `json:"offset"`
+	Key       string          `json:"key"`
+	Value     []byte          `json:"value"`
+	Message   json.RawMessage `json:"message"`
 }
 
 func (t *tailer) add(r record) {
@@ -51,7 +65,21 @@ func (t *tailer) add(r record) {
 	}
 	t.shown++
 	t.threads[id] = true
-	t.out(formatLine(msg, t.st))
+	if !t.records {
+		t.out(formatLine(msg, t.st))
+		return
+	}
+	js, err := protojson.MarshalOptions{UseEnumNumbers: true}.Marshal(msg)
+	if err == nil {
+		var line []byte
+		line, err = json.Marshal(recordLine{Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: r.Value, Message: js})
+		if err == nil {
+			t.out(string(line))
+			return
+		}
+	}
+	t.bad++
+	t.out(t.st.paint(sgrRed, fmt.Sprintf("partition %d offset %d: cannot print the record: %v", r.Partition, r.Offset, err)))
 }
 
 func runTail(ctx context.Context, args []string, e env) error {
@@ -60,6 +88,7 @@ func runTail(ctx context.Context, args []string, e env) error {
 	var rf readFlags
 	rf.register(fs, false, true)
 	limit := fs.Int("max", 0, "stop after printing this many messages (0 = no limit)")
+	records := fs.Bool("records", false, "print each record as a JSON line: partition, offset, key, value (base64) and the decoded message")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -83,7 +112,7 @@ func runTail(ctx context.Context, args []string, e env) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	t := &tailer{dec: dec, filter: rf.threads, st: st, threads: map[string]bool{},
+	t := &tailer{dec: dec, filter: rf.threads, st: st, threads: map[string]bool{}, records: *records,
 		out: func(s string) { fmt.Fprintln(e.stdout, s) }}
 	_, err = consumeTopic(ctx, client, rf.kafka.topic, consumeOptions{
 		FromBeginning: rf.fromBeginning,
