@@ -7,5 +7,6 @@
 // to Kafka.
 //
 // It needs Node.js and `npm ci` in this directory; the tests skip without
-// them unless UIWORKER_REQUIRED=1 (CI sets it).
+// them unless UIWORKER_REQUIRED=1 (CI sets it). UIWORKER_KEEP=DIR keeps the
+// fixture streams it checks in DIR.
 package uiworker

@@ -164,7 +164,11 @@ func TestFixtureStreamsReachThePage(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no fixtures in %s: %v", fixturesDir, err)
 	}
-	dir := t.TempDir()
+	// UIWORKER_KEEP=DIR keeps the streams, e.g. to feed them to the real UI.
+	dir := os.Getenv("UIWORKER_KEEP")
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	for _, f := range files {
 		if strings.HasSuffix(f, ".expected.json") {
 			continue
