@@ -35,6 +35,7 @@ type runWork struct {
 
 	graphName    string
 	schemaJSON   string
+	entryPoint   string // the convention's, when it names one
 	initialState string
 
 	nodes   []*nodeExec  // real node executions, ordered by ordering()
@@ -323,6 +324,9 @@ func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator) {
 	}
 	if si.graphSchemaJSON != "" && (rw.schemaJSON == "" || si.role == roleGraph) {
 		rw.schemaJSON = si.graphSchemaJSON
+	}
+	if si.graphEntryPoint != "" && (rw.entryPoint == "" || si.role == roleGraph) {
+		rw.entryPoint = si.graphEntryPoint
 	}
 	if si.initialState != "" && (rw.initialState == "" || si.role == roleGraph) {
 		rw.initialState = si.initialState

@@ -111,11 +111,14 @@ func (g *observedGraph) addNode(name string, kinds int) {
 	}
 }
 
-func (g *observedGraph) setEntry(name string) {
-	if g.entry == "" && g.node(name) != nil {
-		g.entry = name
-		g.schema = ""
+// setEntry records the graph's entry point: the first node of its first run,
+// unless the convention names one (named wins).
+func (g *observedGraph) setEntry(name string, named bool) {
+	if g.entry == name || (g.entry != "" && !named) || g.node(name) == nil {
+		return
 	}
+	g.entry = name
+	g.schema = ""
 }
 
 func (g *observedGraph) addEdge(from, to string, conditional bool, label string) {
@@ -140,10 +143,14 @@ func (g *observedGraph) addEdge(from, to string, conditional bool, label string)
 	g.schema = ""
 }
 
-// learn adds what this call brings of a run to its graph: the nodes that
-// ran and the edges between consecutive steps, exactly those the emitter
-// draws (same cursor rules, from the run's current newest step).
+// learn adds what this call brings of a run to its graph: the entry point
+// the convention names, the nodes that ran and the edges between
+// consecutive steps, exactly those the emitter draws (same cursor rules,
+// from the run's current newest step).
 func (g *observedGraph) learn(rw *runWork, rs *runState) {
+	if rw.entryPoint != "" && !isPseudoNode(rw.entryPoint) {
+		g.setEntry(rw.entryPoint, true)
+	}
 	cur := rs.last
 	cur.nodes = slices.Clone(cur.nodes)
 	bySteps := allHaveSteps(rw.nodes)
@@ -159,7 +166,7 @@ func (g *observedGraph) learn(rw *runWork, rs *runState) {
 			continue
 		}
 		if !cur.have {
-			g.setEntry(names[0])
+			g.setEntry(names[0], false)
 		}
 		if cur.leadsTo(names) {
 			for _, from := range cur.nodes {

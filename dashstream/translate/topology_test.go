@@ -281,3 +281,32 @@ func TestObservedSchemaFitsAttributeLimit(t *testing.T) {
 	}
 	t.Fatal("no GRAPH_START")
 }
+
+// A convention that names the entry point (DashFlow's graph.entry_point)
+// wins over the first node observed.
+func TestObservedSchemaNamedEntryPoint(t *testing.T) {
+	const thread, run = "entry-thread", "entry-run"
+	node := func(name string, step int) map[string]any {
+		return map[string]any{"dashstream.span.kind": "node", "dashstream.thread_id": thread,
+			"dashstream.run_id": run, "dashstream.node.name": name, "dashstream.step": step}
+	}
+	td := buildTraces(
+		sp{trace: "t", id: "g", name: "g", start: 0, end: 100, attrs: map[string]any{"dashstream.span.kind": "graph",
+			"dashstream.thread_id": thread, "dashstream.run_id": run, "dashstream.graph.name": "resumed",
+			"dashstream.graph.entry_point": "start_here"}},
+		sp{trace: "t", id: "b", parent: "g", name: "b", start: 10, end: 20, attrs: node("later", 2)},
+	)
+	tr := newTestTranslator(t, DefaultConfig())
+	first, _ := graphStartSchemas(t, translateAll(t, tr, td))
+	if len(first) != 1 || first[0].EntryPoint != "start_here" {
+		t.Fatalf("first run schemas %+v, want entry_point start_here (named), not the first node seen", first)
+	}
+	// A later run keeps it.
+	td2 := buildTraces(sp{trace: "t2", id: "a", name: "a", start: 200, end: 210, attrs: map[string]any{"dashstream.span.kind": "node",
+		"dashstream.thread_id": thread, "dashstream.run_id": "entry-run-2", "dashstream.node.name": "start_here", "dashstream.step": 1,
+		"dashstream.graph.name": "resumed"}})
+	schemas, _ := graphStartSchemas(t, translateAll(t, tr, td2))
+	if len(schemas) != 1 || schemas[0].EntryPoint != "start_here" {
+		t.Fatalf("schemas %+v, want entry_point start_here", schemas)
+	}
+}
