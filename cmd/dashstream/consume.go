@@ -26,6 +26,12 @@ type record struct {
 type consumeOptions struct {
 	// FromBeginning starts at each partition's oldest offset, else at its end.
 	FromBeginning bool
+	// Start, when it has a partition, is the offset to start that partition
+	// at instead (clamped to what the partition holds).
+	Start map[int32]int64
+	// OnCaughtUp is called once, from the handling goroutine, when every
+	// partition has been read up to its end as it was at the start.
+	OnCaughtUp func()
 	// Follow keeps reading after the end until ctx ends.
 	Follow bool
 	// Idle: after the end, go on until no record arrived for this long.
@@ -86,6 +92,9 @@ func consumeTopic(ctx context.Context, client sarama.Client, topic string, o con
 		r := partitionRange{start: newest, end: newest}
 		if o.FromBeginning {
 			r.start = oldest
+		}
+		if s, ok := o.Start[p]; ok {
+			r.start = min(max(s, oldest), newest)
 		}
 		ranges[p] = r
 		res.Backlog += r.end - r.start
@@ -154,7 +163,12 @@ func consumeTopic(ctx context.Context, client sarama.Client, topic string, o con
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var progressed int64
+	caughtUp := o.OnCaughtUp == nil
 	for {
+		if !caughtUp && allAtEnd() {
+			caughtUp = true
+			o.OnCaughtUp()
+		}
 		if !o.Follow && allAtEnd() {
 			untilOK := o.Until == nil || o.Until()
 			if untilOK && o.Until != nil && !drained {

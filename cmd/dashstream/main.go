@@ -1,7 +1,8 @@
 // Command dashstream reads DashStream topics: `tail` prints the stream one
 // readable line per message, `verify` replays it the way a consumer does
 // and reports every inconsistency, `decode` turns one record value into
-// JSON. It reads Kafka with IBM/sarama, the client the exporter writes with,
+// JSON, `serve` shows the topic live in a browser and relays it to the
+// DashFlow UI. It reads Kafka with IBM/sarama, the client the exporter writes with,
 // so TLS and SASL settings mean the same on both sides.
 package main
 
@@ -52,6 +53,7 @@ Usage:
   dashstream tail   [flags]          print the stream, one line per message
   dashstream verify [flags]          replay the stream and report inconsistencies
   dashstream decode [flags] [FILE]   decode one record value (raw, hex or base64) to JSON
+  dashstream serve  [flags]          live view in the browser, and the DashFlow UI's relay on /ws
 
 Run 'dashstream COMMAND -h' for the flags of a command.
 `
@@ -70,6 +72,8 @@ func cli(ctx context.Context, args []string, e env) int {
 		err = runVerify(ctx, args[1:], e)
 	case "decode":
 		err = runDecode(args[1:], e)
+	case "serve":
+		err = runServe(ctx, args[1:], e)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return exitOK

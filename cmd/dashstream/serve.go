@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/dashstream/dashstreamexporter/dashstream"
+)
+
+// `dashstream serve` shows the topic in a browser: a live view of every
+// thread built into the binary (web/), and the DashFlow UI's websocket
+// relay protocol on /ws so the unmodified DashFlow observability UI can be
+// served from the same origin (--ui-dir) and pointed at our stream.
+
+//go:embed web
+var webFiles embed.FS
+
+// sseInterval is the most often the live view's event stream says
+// "changed": changes in between are coalesced.
+const sseInterval = 250 * time.Millisecond
+
+// serveFlags are serve's settings.
+type serveFlags struct {
+	kafka       kafkaFlags
+	listen      string
+	allowRemote bool
+	uiDir       string
+	origins     stringList
+	limits      liveLimits
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return fmt.Sprint(*s) }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.kafka.register(fs)
+	f.limits = defaultLiveLimits()
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve on")
+	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow --listen on a non-loopback address (the view shows every state in the topic: put it behind your own access control)")
+	fs.StringVar(&f.uiDir, "ui-dir", "", "serve the built DashFlow observability UI (its dist/ directory) at / ; it talks to this server's /ws")
+	fs.Var(&f.origins, "allow-origin", "also accept websocket connections from pages of this origin host pattern (e.g. 'ui.example.com'); repeatable")
+	fs.IntVar(&f.limits.threads, "max-threads", f.limits.threads, "threads the live view keeps (the least recently updated go first)")
+	fs.IntVar(&f.limits.history, "max-history", f.limits.history, "messages of history the live view keeps per thread")
+	fs.Int64Var(&f.limits.stateBytes, "max-state-bytes", f.limits.stateBytes, "bytes of state snapshots the live view keeps in all, for time travel")
+}
+
+// checkListen refuses a non-loopback address unless allowed.
+func checkListen(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("--listen %q: %v", addr, err)
+	}
+	if allowRemote {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return usageErrorf("--listen %q is not a loopback address: the view shows every state in the topic; add --allow-remote to serve it anyway", addr)
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, e env) error {
+	fset := flag.NewFlagSet("dashstream serve", flag.ContinueOnError)
+	fset.SetOutput(e.stderr)
+	var f serveFlags
+	f.register(fset)
+	pos, err := parseArgs(fset, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected arguments %q", pos)
+	}
+	if err := checkListen(f.listen, f.allowRemote); err != nil {
+		return err
+	}
+	if f.uiDir != "" {
+		if _, err := os.Stat(f.uiDir + "/index.html"); err != nil {
+			return usageErrorf("--ui-dir %q: no index.html (point it at the UI's built dist/ directory)", f.uiDir)
+		}
+	}
+	if f.limits.threads < 1 || f.limits.history < 1 || f.limits.stateBytes < 0 {
+		return usageErrorf("--max-threads and --max-history must be at least 1, --max-state-bytes not negative")
+	}
+	client, err := connect(&f.kafka)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.listen, err)
+	}
+	srv := newServer(client, f, func(format string, args ...any) {
+		fmt.Fprintf(e.stderr, "dashstream serve: "+format+"\n", args...)
+	})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go srv.follow(ctx)
+
+	hs := &http.Server{Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(e.stdout, "dashstream serve: live view on %s/live/ (topic %s on %s)\n", base, f.kafka.topic, f.kafka.brokers)
+	if f.uiDir != "" {
+		fmt.Fprintf(e.stdout, "dashstream serve: DashFlow UI on %s/ (relay on %s/ws)\n", base, base)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	return nil
+}
+
+// server is serve's state: the live model, the relay and the HTTP routes.
+type server struct {
+	flags    serveFlags
+	model    *liveModel
+	relay    *relay
+	expected expectedSchemas
+	logf     func(string, ...any)
+}
+
+func newServer(client sarama.Client, f serveFlags, logf func(string, ...any)) *server {
+	return &server{
+		flags: f,
+		model: newLiveModel(f.limits),
+		relay: &relay{client: client, topic: f.kafka.topic, origins: f.origins, started: time.Now(), logf: logf},
+		logf:  logf,
+	}
+}
+
+// follow feeds the live model from the beginning of the topic until ctx
+// ends, waiting for the topic to exist and starting over on read errors.
+func (s *server) follow(ctx context.Context) {
+	dec, err := dashstream.NewDecoder(dashstream.DecoderOptions{})
+	if err != nil {
+		s.logf("decoder: %v", err)
+		return
+	}
+	next := map[int32]int64{}
+	for ctx.Err() == nil {
+		if _, err := s.relay.partitions(ctx); err != nil {
+			return
+		}
+		_, err := consumeTopic(ctx, s.relay.client, s.relay.topic, consumeOptions{
+			FromBeginning: true, Start: next, Follow: true,
+			OnError: func(err error) {
+				s.relay.kafkaErrors.Add(1)
+				s.logf("reading %s: %v", s.relay.topic, err)
+			},
+		}, func(r record) {
+			if r.closed {
+				return
+			}
+			next[r.Partition] = r.Offset + 1
+			s.relay.lastRecordAt.Store(time.Now().UnixNano())
+			s.model.add(dec, r.Value)
+		})
+		if err != nil && ctx.Err() == nil {
+			s.relay.kafkaErrors.Add(1)
+			s.logf("reading %s: %v (retrying)", s.relay.topic, err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (s *server) handler() http.Handler {
+	mux := http.NewServeMux()
+	web, _ := fs.Sub(webFiles, "web")
+	mux.Handle("GET /live/", http.StripPrefix("/live/", http.FileServerFS(web)))
+	mux.HandleFunc("GET /live/api/threads", s.apiThreads)
+	mux.HandleFunc("GET /live/api/thread", s.apiThread)
+	mux.HandleFunc("GET /live/api/state", s.apiState)
+	mux.HandleFunc("GET /live/events", s.events)
+	mux.HandleFunc("GET /ws", s.relay.serveWS)
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /version", s.version)
+	mux.HandleFunc("GET /api/expected-schema", s.expected.list)
+	mux.HandleFunc("GET /api/expected-schema/{graph}", s.expected.get)
+	mux.HandleFunc("PUT /api/expected-schema/{graph}", s.expected.set)
+	mux.HandleFunc("DELETE /api/expected-schema/{graph}", s.expected.remove)
+	if s.flags.uiDir != "" {
+		mux.Handle("GET /", http.FileServer(http.Dir(s.flags.uiDir)))
+	} else {
+		mux.Handle("GET /{$}", http.RedirectHandler("/live/", http.StatusFound))
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+
+func writeJSONStatus(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *server) apiThreads(w http.ResponseWriter, _ *http.Request) {
+	list, version, records, bad := s.model.threadList()
+	writeJSON(w, map[string]any{"threads": list, "version": version, "records": records, "undecodable": bad,
+		"topic": s.flags.kafka.topic})
+}
+
+func (s *server) apiThread(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.model.thread(r.URL.Query().Get("id"))
+	if !ok {
+		http.Error(w, "no such thread", http.StatusNotFound)
+		return
+	}
+	writeJSON(w, v)
+}
+
+func (s *server) apiState(w http.ResponseWriter, r *http.Request) {
+	index, err := strconv.Atoi(r.URL.Query().Get("index"))
+	if err != nil {
+		index = -1
+	}
+	v, ok := s.model.stateAt(r.URL.Query().Get("id"), index)
+	if !ok {
+		http.Error(w, "no such thread or message", http.StatusNotFound)
+		return
+	}
+	writeJSON(w, v)
+}
+
+// events is the live view's server-sent event stream: "change" with the
+// model's version whenever it changed, at most every sseInterval. A client
+// whose connection does not take a write within 10 s is dropped; it holds
+// nothing on the server beyond this loop.
+func (s *server) events(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	var sent uint64
+	tick := time.NewTicker(sseInterval)
+	defer tick.Stop()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	write := func(text string) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := fmt.Fprint(w, text); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !write("retry: 1000\n\n") {
+		return
+	}
+	for {
+		_, version, _, _ := s.model.threadList()
+		if version != sent {
+			if !write("event: change\ndata: " + strconv.FormatUint(version, 10) + "\n\n") {
+				return
+			}
+			sent = version
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keepalive.C:
+			if !write(": keepalive\n\n") {
+				return
+			}
+		case <-s.model.wait():
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}
+}
+
+// health answers the DashFlow UI's health poll (its HealthResponse).
+func (s *server) health(w http.ResponseWriter, _ *http.Request) {
+	rl := s.relay
+	_, _, records, bad := s.model.threadList()
+	var ago any
+	if t := rl.lastRecordAt.Load(); t > 0 {
+		ago = time.Since(time.Unix(0, t)).Seconds()
+	}
+	kafka := "connected"
+	if len(rl.client.Brokers()) == 0 || rl.client.Closed() {
+		kafka = "disconnected"
+	}
+	status := "healthy"
+	if kafka != "connected" {
+		status = "degraded"
+	}
+	writeJSON(w, map[string]any{
+		"status": status,
+		"metrics": map[string]any{
+			"kafka_messages_received":        records,
+			"kafka_errors":                   rl.kafkaErrors.Load(),
+			"infrastructure_errors":          rl.kafkaErrors.Load(),
+			"connected_clients":              rl.clients.Load(),
+			"uptime_seconds":                 int64(time.Since(rl.started).Seconds()),
+			"last_kafka_message_ago_seconds": ago,
+			"dropped_messages":               rl.dropped.Load(),
+			"decode_errors":                  bad,
+			"send_failed":                    rl.sendFailed.Load(),
+			"send_timeout":                   rl.sendTimeouts.Load(),
+		},
+		"kafka_status":     kafka,
+		"websocket_status": "ok",
+	})
+}
+
+// version answers the DashFlow UI's version query (its VersionInfo).
+func (s *server) version(w http.ResponseWriter, _ *http.Request) {
+	sha, date := "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, st := range bi.Settings {
+			switch st.Key {
+			case "vcs.revision":
+				sha = st.Value
+			case "vcs.time":
+				date = st.Value
+			}
+		}
+	}
+	writeJSON(w, map[string]any{
+		"git_sha":             sha,
+		"build_date":          date,
+		"schema_version":      1,
+		"component":           "dashstream serve",
+		"kafka_topic":         s.flags.kafka.topic,
+		"max_payload_bytes":   dashstream.MaxMessageBytes,
+		"decode_error_policy": "skip",
+	})
+}
