@@ -150,7 +150,8 @@ func newServer(client sarama.Client, f serveFlags, logf func(string, ...any)) *s
 	return &server{
 		flags: f,
 		model: newLiveModel(f.limits),
-		relay: &relay{client: client, topic: f.kafka.topic, origins: f.origins, started: time.Now(), logf: logf},
+		relay: &relay{client: client, topic: f.kafka.topic, origins: f.origins, started: time.Now(), logf: logf,
+			dial: func() (sarama.Client, error) { return connect(&f.kafka) }},
 		logf:  logf,
 	}
 }

@@ -36,10 +36,10 @@ import (
 // Each client reads the topic with its own partition consumers from the
 // offsets it asked for, so a resume is exact (no duplicates, no gaps) as far
 // back as the topic's retention, and the server holds no replay buffer: per
-// client at most relayQueueFrames frames wait to be written.
+// client at most relayQueueUnits records wait to be written.
 
-// relayQueueFrames bounds the frames waiting to be written to one client.
-const relayQueueFrames = 1024
+// relayQueueUnits bounds what waits to be written to one client.
+const relayQueueUnits = 512
 
 // relayWriteTimeout bounds one frame write; a client that does not read is
 // dropped.
@@ -47,9 +47,16 @@ const relayWriteTimeout = 10 * time.Second
 
 // relay serves /ws, /health and /version.
 type relay struct {
+	// client answers metadata and offset queries; every websocket client
+	// reads the topic through a client of its own from dial, so that one's
+	// fetches never wait behind another's on a shared connection.
 	client  sarama.Client
+	dial    func() (sarama.Client, error)
 	topic   string
 	origins []string
+	// queue is the number of units (a cursor and its record, or a control
+	// message) waiting for one client; 0 means relayQueueUnits.
+	queue   int
 	started time.Time
 	logf    func(format string, args ...any)
 
@@ -118,7 +125,11 @@ func (rl *relay) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer rl.clients.Add(-1)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	rc := &relayConn{rl: rl, c: c, out: make(chan []relayFrame, relayQueueFrames/2), kill: make(chan string, 1)}
+	queue := rl.queue
+	if queue <= 0 {
+		queue = relayQueueUnits
+	}
+	rc := &relayConn{rl: rl, c: c, out: make(chan []relayFrame, queue), kill: make(chan string, 1)}
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -190,19 +201,29 @@ func (rl *relay) serveWS(w http.ResponseWriter, r *http.Request) {
 // dropped, which it is told first.
 func (rc *relayConn) write(ctx context.Context) {
 	defer rc.c.CloseNow()
+	dropped := func(reason string) {
+		rc.rl.dropped.Add(1)
+		b, _ := json.Marshal(map[string]any{"type": "disconnect", "reason": reason,
+			"message": "Disconnected: the connection could not keep up. Reconnect with the resume protocol."})
+		wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = rc.c.Write(wctx, websocket.MessageText, b)
+		cancel()
+		rc.c.Close(websocket.StatusPolicyViolation, reason)
+	}
 	for {
+		// A drop goes before anything still queued.
+		select {
+		case reason := <-rc.kill:
+			dropped(reason)
+			return
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			rc.c.Close(websocket.StatusGoingAway, "server closing")
 			return
 		case reason := <-rc.kill:
-			rc.rl.dropped.Add(1)
-			b, _ := json.Marshal(map[string]any{"type": "disconnect", "reason": reason,
-				"message": "Disconnected: the connection could not keep up. Reconnect with the resume protocol."})
-			wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = rc.c.Write(wctx, websocket.MessageText, b)
-			cancel()
-			rc.c.Close(websocket.StatusPolicyViolation, reason)
+			dropped(reason)
 			return
 		case unit := <-rc.out:
 			for _, f := range unit {
@@ -293,6 +314,13 @@ func (rl *relay) stream(ctx context.Context, rc *relayConn, from string, last ma
 	if from == "" {
 		from = "cursor"
 	}
+	reader, err := rl.dial()
+	if err != nil {
+		rl.kafkaErrors.Add(1)
+		rc.control(map[string]any{"type": "error", "message": "connecting to Kafka: " + err.Error()})
+		return
+	}
+	defer reader.Close()
 	start := make(map[int32]int64, len(parts))
 	sent := make(map[int32]int64, len(parts)) // last offset sent per partition
 	for _, p := range parts {
@@ -339,7 +367,7 @@ func (rl *relay) stream(ctx context.Context, rc *relayConn, from string, last ma
 			"capped": false, "totalReplayed": total, "mode": from})
 	}
 	caughtUp := false
-	_, err = consumeTopic(ctx, rl.client, rl.topic, consumeOptions{
+	_, err = consumeTopic(ctx, reader, rl.topic, consumeOptions{
 		Start:  start,
 		Follow: true,
 		OnCaughtUp: func() {
