@@ -67,6 +67,9 @@ type liveThread struct {
 	dropped  int         // history entries forgotten (the first one's index)
 	problems []string
 	lastSeen time.Time
+	// firstNode is the first node seen to start: the entry point when no
+	// schema names one.
+	firstNode string
 }
 
 type liveSchema struct {
@@ -264,6 +267,9 @@ func (m *liveModel) event(th *liveThread, ev *pb.Event, e *liveEntry) bool {
 			n.Runs++
 		}
 		th.Running = ev.GetNodeId()
+		if th.firstNode == "" {
+			th.firstNode = ev.GetNodeId()
+		}
 	case pb.EventType_EVENT_TYPE_NODE_END, pb.EventType_EVENT_TYPE_NODE_ERROR:
 		if n := node(ev.GetNodeId()); n != nil {
 			n.Status = "done"
@@ -403,8 +409,11 @@ func (m *liveModel) thread(id string) (threadView, bool) {
 	}
 	// Schema order first (the graph's own order), then the rest by name.
 	order := map[string]int{}
-	if th.schema != nil {
+	v.Entry = th.firstNode
+	if th.schema != nil && th.schema.EntryPoint != "" {
 		v.Entry = th.schema.EntryPoint
+	}
+	if th.schema != nil {
 		for i, n := range th.schema.Nodes {
 			order[n.Name] = i + 1
 		}

@@ -150,7 +150,7 @@ function renderGraph(t) {
   const rows = [];
   for (const n of nodes) (rows[layer.get(n.name)] ||= []).push(n);
   const W = 150, H = 44, GX = 30, GY = 46;
-  const width = Math.max(...rows.map((r) => (r ? r.length : 0))) * (W + GX) + GX;
+  const width = Math.max(...rows.map((r) => (r ? r.length : 0))) * (W + GX) + GX + 120; // room for loop edges and labels
   const pos = new Map();
   rows.forEach((r, y) => r && r.forEach((n, x) => {
     const off = (width - r.length * (W + GX) + GX) / 2;
@@ -158,6 +158,8 @@ function renderGraph(t) {
   }));
   const height = rows.length * (H + GY) + 20;
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.style.maxWidth = `${width * 1.25}px`; // small graphs are not blown up
+  svg.style.height = `${Math.min(560, Math.max(200, height * 1.25))}px`;
   const parts = ['<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#94a3b8"/></marker></defs>'];
   for (const e of edges) {
     const a = pos.get(e.from), b = pos.get(e.to);
