@@ -91,6 +91,28 @@ else
 	log "FAIL demo: the demo program failed"
 fi
 
+# 1b. The live view in a real browser while the demo runs (headless Chromium
+# driven by chromedp: cmd/dashstream TestLiveViewInBrowser against
+# `dashstream serve`). SERVE_BROWSER_REQUIRED=1 makes a missing Chromium a
+# failure (CI sets it).
+prefix="e2e-browser-$run_id-"
+start_serve
+log "live view: demo with threads ${prefix}1..2 while Chromium watches http://$SERVE_ADDR/live/"
+rm -f "$RUN_DIR/e2e-browser-expect.json"
+"$DIST_BIN/demo" -endpoint "$OTLP_GRPC_ENDPOINT" -threads 2 -runs 1 -thread-prefix "$prefix" \
+	-expect "$RUN_DIR/e2e-browser-expect.json" -latency 150ms >"$RUN_DIR/e2e-browser-demo.log" 2>&1 &
+demo_pid=$!
+if (cd "$ROOT" && SERVE_BROWSER_URL="http://$SERVE_ADDR" SERVE_BROWSER_EXPECT="$RUN_DIR/e2e-browser-expect.json" \
+	SERVE_BROWSER_NODES=plan,research,draft,review,publish \
+	go test -count=1 -run '^TestLiveViewInBrowser$' ./cmd/dashstream); then
+	passed=$((passed + 1))
+	log "PASS live-view-browser"
+else
+	failed=$((failed + 1))
+	log "FAIL live-view-browser (demo log: dist/run/e2e-browser-demo.log, serve log: dist/run/serve.log)"
+fi
+wait "$demo_pid" || true
+
 # 2. A thread moves between two collector instances: run 1 on the first,
 # run 2 on a second one. The second starts a new session for the thread
 # (clock-seeded sequences, a gap is allowed), so no --strict here.

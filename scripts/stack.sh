@@ -10,6 +10,8 @@
 #   OTELCOL_METRICS_PORT    collector's Prometheus port   (8888)
 #   COLLECTOR_CONFIG        collector configuration       (examples/collector.yaml)
 #   STARTUP_TIMEOUT         seconds to wait for a port    (60)
+#   SERVE_ADDR              dashstream serve's address    (127.0.0.1:8080)
+#   DASHFLOW_UI_DIST        the DashFlow UI's built files, served at / by dashstream serve (optional)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIST_BIN=$ROOT/dist/bin
@@ -24,6 +26,7 @@ export DASHSTREAM_BROKERS=$DASHSTREAM_KAFKA_ADDR
 export DASHSTREAM_QUEUE_DIR=${DASHSTREAM_QUEUE_DIR:-$RUN_DIR/queue}
 COLLECTOR_CONFIG=${COLLECTOR_CONFIG:-$ROOT/examples/collector.yaml}
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60}
+export SERVE_ADDR=${SERVE_ADDR:-127.0.0.1:8080}
 
 STACK_PIDS=()
 
@@ -120,4 +123,20 @@ start_collector() {
 	STACK_PIDS+=($!)
 	wait_port "$name" "$!" "$grpc" "$RUN_DIR/$name.log"
 	wait_port "$name" "$!" "$http" "$RUN_DIR/$name.log"
+}
+
+# start_serve starts `dashstream serve` on $SERVE_ADDR (the live view, and
+# the DashFlow UI's relay; the UI itself at / when $DASHFLOW_UI_DIST is set),
+# logging to $RUN_DIR/serve.log.
+start_serve() {
+	require_free "$SERVE_ADDR" SERVE_ADDR
+	local ui=()
+	if [[ -n ${DASHFLOW_UI_DIST:-} ]]; then
+		ui=(--ui-dir "$DASHFLOW_UI_DIST")
+	fi
+	log "starting dashstream serve on http://$SERVE_ADDR/live/ (log: dist/run/serve.log)"
+	"$DIST_BIN/dashstream" serve --brokers "$DASHSTREAM_KAFKA_ADDR" --listen "$SERVE_ADDR" "${ui[@]}" \
+		>"$RUN_DIR/serve.log" 2>&1 &
+	STACK_PIDS+=($!)
+	wait_port serve "$!" "$SERVE_ADDR" "$RUN_DIR/serve.log"
 }

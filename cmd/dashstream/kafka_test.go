@@ -34,7 +34,7 @@ import (
 // the real sarama client; records are produced the way the exporter does
 // (key = thread id, librdkafka-compatible CRC32 partitioner).
 
-func startKafka(t *testing.T, opts ...kfake.Opt) string {
+func startKafka(t testing.TB, opts ...kfake.Opt) string {
 	t.Helper()
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(3, defaultTopic)}, opts...)...)
 	require.NoError(t, err)
@@ -44,7 +44,7 @@ func startKafka(t *testing.T, opts ...kfake.Opt) string {
 
 // producer returns a sync producer built from the CLI's own connection
 // flags, so the TLS/SASL test covers both sides with one configuration.
-func producer(t *testing.T, k *kafkaFlags) sarama.SyncProducer {
+func producer(t testing.TB, k *kafkaFlags) sarama.SyncProducer {
 	t.Helper()
 	cfg, err := k.saramaConfig()
 	require.NoError(t, err)

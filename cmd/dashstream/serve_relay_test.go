@@ -29,7 +29,7 @@ type serveHarness struct {
 	k    kafkaFlags
 }
 
-func startServe(t *testing.T, queue int) *serveHarness {
+func startServe(t testing.TB, queue int) *serveHarness {
 	t.Helper()
 	addr := startKafka(t)
 	k := kafkaFlags{brokers: addr, topic: defaultTopic, protocolVersion: "2.1.0", dialTimeout: 5 * time.Second}
@@ -59,11 +59,11 @@ func (h *serveHarness) produceRun(t *testing.T, thread string, firstSeq uint64) 
 }
 
 type wsClient struct {
-	t *testing.T
+	t testing.TB
 	c *websocket.Conn
 }
 
-func (h *serveHarness) dial(t *testing.T) *wsClient {
+func (h *serveHarness) dial(t testing.TB) *wsClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -16,7 +16,7 @@ import (
 // streamBuilder makes a valid DashStream stream for one thread, the way the
 // exporter writes it, so tests can also break it on purpose.
 type streamBuilder struct {
-	t        *testing.T
+	t        testing.TB
 	thread   string
 	seq      uint64
 	ts       int64
@@ -24,7 +24,7 @@ type streamBuilder struct {
 	lastCkpt []byte
 }
 
-func newStream(t *testing.T, thread string, firstSeq uint64) *streamBuilder {
+func newStream(t testing.TB, thread string, firstSeq uint64) *streamBuilder {
 	t.Helper()
 	return &streamBuilder{t: t, thread: thread, seq: firstSeq - 1,
 		ts: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixMicro()}
@@ -116,7 +116,7 @@ func (b *streamBuilder) run() []*dashstreampb.DashStreamMessage {
 }
 
 // encode frames messages as the exporter does (zstd above 512 bytes).
-func encode(t *testing.T, msgs ...*dashstreampb.DashStreamMessage) [][]byte {
+func encode(t testing.TB, msgs ...*dashstreampb.DashStreamMessage) [][]byte {
 	t.Helper()
 	enc, err := dashstream.NewEncoder(dashstream.DefaultEncoderOptions())
 	require.NoError(t, err)
