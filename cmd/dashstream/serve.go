@@ -152,7 +152,7 @@ func newServer(client sarama.Client, f serveFlags, logf func(string, ...any)) *s
 		model: newLiveModel(f.limits),
 		relay: &relay{client: client, topic: f.kafka.topic, origins: f.origins, started: time.Now(), logf: logf,
 			dial: func() (sarama.Client, error) { return connect(&f.kafka) }},
-		logf:  logf,
+		logf: logf,
 	}
 }
 

@@ -126,7 +126,12 @@ func TestLiveViewInBrowser(t *testing.T) {
 		var listed bool
 		eval("thread "+thread+" listed", fmt.Sprintf(`!!document.querySelector('#threads li[data-thread=%q]')`, thread), &listed,
 			func() bool { return listed })
-		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#threads li[data-thread=%q]`, thread)))))
+		// A click in the page: the list is re-rendered as records arrive,
+		// so a node looked up beforehand may be gone by the time of a click.
+		var selected bool
+		eval("select "+thread, fmt.Sprintf(`(() => { const li = document.querySelector('#threads li[data-thread=%q]');
+			if (li) li.click(); return document.getElementById('thread-title').textContent === %q; })()`, thread, thread),
+			&selected, func() bool { return selected })
 		var shown []string
 		eval("nodes of "+thread, `[...document.querySelectorAll('#graph g.node')].map(g => g.dataset.node)`, &shown,
 			func() bool {

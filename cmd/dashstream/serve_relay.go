@@ -30,8 +30,9 @@ import (
 //     and {"type":"gap"} before the replay from the oldest record;
 //   - {"type":"ping"} → {"type":"pong"}; {"type":"cursor_reset"} →
 //     {"type":"cursor_reset_complete","latestOffsetsByPartition":…};
-//   - a client that cannot keep up is sent {"type":"disconnect",
-//     "reason":"backpressure"} and closed; it resumes from its cursor.
+//   - a client that cannot keep up (its queue full for relaySlowClient) is
+//     sent {"type":"disconnect","reason":"backpressure"} and closed; it
+//     resumes from its cursor.
 //
 // Each client reads the topic with its own partition consumers from the
 // offsets it asked for, so a resume is exact (no duplicates, no gaps) as far
@@ -45,6 +46,16 @@ const relayQueueUnits = 512
 // dropped.
 const relayWriteTimeout = 10 * time.Second
 
+// relaySlowClient is how long a client's queue may stay full.
+const relaySlowClient = 5 * time.Second
+
+func (rl *relay) slowAfter() time.Duration {
+	if rl.slow > 0 {
+		return rl.slow
+	}
+	return relaySlowClient
+}
+
 // relay serves /ws, /health and /version.
 type relay struct {
 	// client answers metadata and offset queries; every websocket client
@@ -56,7 +67,10 @@ type relay struct {
 	origins []string
 	// queue is the number of units (a cursor and its record, or a control
 	// message) waiting for one client; 0 means relayQueueUnits.
-	queue   int
+	queue int
+	// slow is how long a full queue may stay full before its client is
+	// dropped; 0 means relaySlowClient.
+	slow time.Duration
 	started time.Time
 	logf    func(format string, args ...any)
 
@@ -82,6 +96,7 @@ type relayConn struct {
 	c    *websocket.Conn
 	out  chan []relayFrame // units: a cursor and its record go together
 	kill chan string       // closed (with a reason sent first) to drop the client
+	done <-chan struct{}   // the connection's end
 	once sync.Once
 }
 
@@ -94,12 +109,23 @@ func (rc *relayConn) control(v any) bool {
 	return rc.enqueue([]relayFrame{{data: b}})
 }
 
-// enqueue queues frames, or drops the client when its queue is full.
+// enqueue queues frames. A full queue holds the client's Kafka reader back
+// (it reads for this client alone); when it stays full for the relay's
+// slow-client time, the client is dropped.
 func (rc *relayConn) enqueue(unit []relayFrame) bool {
 	select {
 	case rc.out <- unit:
 		return true
 	default:
+	}
+	t := time.NewTimer(rc.rl.slowAfter())
+	defer t.Stop()
+	select {
+	case rc.out <- unit:
+		return true
+	case <-rc.done:
+		return false
+	case <-t.C:
 		rc.drop("backpressure")
 		return false
 	}
@@ -108,6 +134,7 @@ func (rc *relayConn) enqueue(unit []relayFrame) bool {
 // drop tells the writer to say why and close.
 func (rc *relayConn) drop(reason string) {
 	rc.once.Do(func() {
+		rc.rl.dropped.Add(1)
 		rc.kill <- reason
 		close(rc.kill)
 	})
@@ -129,7 +156,7 @@ func (rl *relay) serveWS(w http.ResponseWriter, r *http.Request) {
 	if queue <= 0 {
 		queue = relayQueueUnits
 	}
-	rc := &relayConn{rl: rl, c: c, out: make(chan []relayFrame, queue), kill: make(chan string, 1)}
+	rc := &relayConn{rl: rl, c: c, out: make(chan []relayFrame, queue), kill: make(chan string, 1), done: ctx.Done()}
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -202,7 +229,6 @@ func (rl *relay) serveWS(w http.ResponseWriter, r *http.Request) {
 func (rc *relayConn) write(ctx context.Context) {
 	defer rc.c.CloseNow()
 	dropped := func(reason string) {
-		rc.rl.dropped.Add(1)
 		b, _ := json.Marshal(map[string]any{"type": "disconnect", "reason": reason,
 			"message": "Disconnected: the connection could not keep up. Reconnect with the resume protocol."})
 		wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

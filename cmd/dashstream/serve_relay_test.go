@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -39,6 +41,9 @@ func startServe(t testing.TB, queue int) *serveHarness {
 	f := serveFlags{kafka: k, limits: defaultLiveLimits()}
 	srv := newServer(client, f, t.Logf)
 	srv.relay.queue = queue
+	if queue > 0 {
+		srv.relay.slow = 300 * time.Millisecond
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); srv.follow(ctx) }()
@@ -320,11 +325,19 @@ func TestRelayRefusesForeignOrigin(t *testing.T) {
 // most its queue for it.
 func TestRelayDropsSlowClient(t *testing.T) {
 	h := startServe(t, 4)
-	big := strings.Repeat("x", 200<<10)
+	// Incompressible states, so that the socket buffers fill up.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	pad := func() string {
+		raw := make([]byte, 150<<10)
+		for i := range raw {
+			raw[i] = byte(rnd.Uint32())
+		}
+		return base64.StdEncoding.EncodeToString(raw)
+	}
 	b := newStream(t, "big", 1)
 	msgs := []*dashstreampb.DashStreamMessage{b.graphStart(`{"messages":["hi"],"counter":0}`)}
-	for i := range 150 {
-		msgs = append(msgs, b.diffTo(fmt.Sprintf(`{"messages":["hi"],"counter":%d,"pad":%q}`, i+1, big[:len(big)-i])))
+	for i := range 200 {
+		msgs = append(msgs, b.fullState(fmt.Sprintf(`{"messages":["hi"],"counter":%d,"pad":%q}`, i+1, pad())))
 	}
 	produce(t, h.prod, defaultTopic, msgs...)
 	c := h.dial(t)
