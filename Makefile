@@ -134,3 +134,7 @@ run: collector cli devkafka demo ## start dev Kafka + collector, run the demo, s
 .PHONY: e2e
 e2e: collector cli devkafka demo ## end-to-end test: demo and LangGraph.js spans through Kafka, checked by dashstream verify
 	@scripts/e2e.sh
+
+.PHONY: screenshots
+screenshots: collector cli devkafka demo ## the README's pictures from real runs (DASHFLOW_UI_DIR=… adds the DashFlow UI's)
+	@scripts/screenshots.sh

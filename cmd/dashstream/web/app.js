@@ -150,7 +150,7 @@ function renderGraph(t) {
   const rows = [];
   for (const n of nodes) (rows[layer.get(n.name)] ||= []).push(n);
   const W = 150, H = 44, GX = 30, GY = 46;
-  const width = Math.max(...rows.map((r) => (r ? r.length : 0))) * (W + GX) + GX + 120; // room for loop edges and labels
+  const width = Math.max(...rows.map((r) => (r ? r.length : 0))) * (W + GX) + GX + 180; // room for loop edges and labels
   const pos = new Map();
   rows.forEach((r, y) => r && r.forEach((n, x) => {
     const off = (width - r.length * (W + GX) + GX) / 2;
