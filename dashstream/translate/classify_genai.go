@@ -12,12 +12,20 @@ import (
 //   - invoke_workflow = graph (gen_ai.workflow.name);
 //   - invoke_agent = node named by gen_ai.agent.name (or the span name
 //     "invoke_agent <name>"), but the graph when it is a trace root;
+//   - agent_step (Vercel AI SDK 7: one model call and the tools it asked
+//     for) = node "step", its number from the span name "step N";
 //   - execute_tool = tool; chat / text_completion / generate_content = llm;
 //   - anything else (embeddings, create_agent, retrieval, …) = other.
 //
-// The conventions carry no state, no step and no router: conditional edges
-// show up as plain edges. Thread = gen_ai.conversation.id.
+// The state is the conversation (classify_genai_messages.go): model calls
+// carry it before and after the call, the engine gives it to the enclosing
+// node; a root agent's input messages are the run's initial state. There is
+// no router: conditional edges show up as plain edges. Thread =
+// gen_ai.conversation.id.
 type genAIClassifier struct{}
+
+// genAIStepNode names the node of an agent_step span.
+const genAIStepNode = "step"
 
 func newGenAIClassifier() classifier { return genAIClassifier{} }
 
@@ -57,6 +65,12 @@ func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationS
 			out.role = roleGraph
 			out.graphName = name
 			out.traceWideThread = out.threadID != ""
+			var probe spanInfo
+			conversationStates(attrs, genAIKeyInputMessages, "", &probe)
+			out.initialState = probe.stateBefore
+			if probe.badReason != "" {
+				setBad(out, probe.badReason)
+			}
 			return true
 		}
 		if name == "" {
@@ -66,6 +80,12 @@ func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationS
 		}
 		out.role = roleNode
 		out.nodeName = name
+	case op == "agent_step":
+		out.role = roleNode
+		out.nodeName = genAIStepNode
+		if rest, ok := strings.CutPrefix(span.Name(), "step "); ok {
+			out.step, out.hasStep = parseIntText(rest)
+		}
 	case op == "execute_tool":
 		out.role = roleTool
 		out.toolName = attrStr(attrs, genAIKeyToolName)
@@ -81,6 +101,7 @@ func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationS
 	case op == "chat" || op == "text_completion" || op == "generate_content":
 		out.role = roleLLM
 		genAILLM(attrs, out)
+		conversationStates(attrs, genAIKeyInputMessages, genAIKeyOutputMessages, out)
 	default:
 		out.role = roleOther
 		out.ignoreReason = "gen_ai_" + sanitizeReason(op)

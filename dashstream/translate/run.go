@@ -387,6 +387,29 @@ func (t *Translator) attach(rw *runWork, index map[spanKey]*spanInfo, st *Stats)
 	slices.SortStableFunc(rw.pseudo, func(a, b *spanInfo) int { return cmp.Compare(a.startNanos, b.startNanos) })
 	for _, ne := range rw.nodes {
 		slices.SortStableFunc(ne.children, func(a, b *spanInfo) int { return cmp.Compare(a.startNanos, b.startNanos) })
+		ne.stateFromChildren()
+	}
+}
+
+// stateFromChildren gives a node that carries no state of its own the
+// conversation its model calls carry (GenAI agent runtimes): the first
+// call's input before, the last call's input and output after.
+func (ne *nodeExec) stateFromChildren() {
+	si := ne.si
+	if si.stateBefore != "" || si.stateAfter != "" {
+		return
+	}
+	for _, c := range ne.children {
+		if c.role == roleLLM && c.stateBefore != "" {
+			si.stateBefore = c.stateBefore
+			break
+		}
+	}
+	for i := len(ne.children) - 1; i >= 0; i-- {
+		if c := ne.children[i]; c.role == roleLLM && c.stateAfter != "" {
+			si.stateAfter = c.stateAfter
+			break
+		}
 	}
 }
 
