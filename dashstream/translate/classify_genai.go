@@ -31,9 +31,13 @@ func newGenAIClassifier() classifier { return genAIClassifier{} }
 
 func (genAIClassifier) name() string { return ConventionGenAI }
 
-func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
+func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
 	attrs := span.Attributes()
 	op := strings.ToLower(strings.TrimSpace(attrStr(attrs, genAIKeyOperation)))
+	adk := isADKScope(scope)
+	if adk && classifyADK(res, span, op, out) {
+		return true
+	}
 	if op == "" {
 		return false
 	}
@@ -98,6 +102,9 @@ func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationS
 		out.callID = attrStr(attrs, genAIKeyToolCallID)
 		out.arguments = attrStr(attrs, genAIKeyToolArguments)
 		out.result = attrStr(attrs, genAIKeyToolResult)
+		if adk {
+			adkToolPayloads(attrs, out)
+		}
 	case op == "chat" || op == "text_completion" || op == "generate_content":
 		out.role = roleLLM
 		genAILLM(attrs, out)

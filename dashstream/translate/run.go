@@ -351,6 +351,16 @@ func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator) {
 // records router decisions, and orders the node executions.
 func (t *Translator) attach(rw *runWork, index map[spanKey]*spanInfo, st *Stats) {
 	slices.SortStableFunc(rw.nodes, compareNodes(allHaveSteps(rw.nodes)))
+	if rw.graphName == "" && rw.graph != nil {
+		// A run span without a name (Google ADK's invocation) is named
+		// after its first node directly under it (the root agent).
+		for _, ne := range rw.nodes {
+			if ne.si.parentID == rw.graph.spanID {
+				rw.graphName = ne.si.nodeName
+				break
+			}
+		}
+	}
 	byInfo := make(map[*spanInfo]*nodeExec, len(rw.nodes))
 	for _, ne := range rw.nodes {
 		byInfo[ne.si] = ne
