@@ -118,6 +118,9 @@ node_example() {
 
 # 3. LangGraph.js (OpenInference): 2 threads, 3 runs.
 node_example langgraphjs langgraphjs graph.mjs 2
+# ...and the same graph traced by OpenLLMetry JS (nodes mostly unnamed, but
+# every state is there).
+node_example openllmetry-js langgraphjs graph.mjs 2 --instrumentation openllmetry
 # 4. GenAI agent runtimes on their own mock models, one conversation of two
 # turns each: the Vercel AI SDK (@ai-sdk/otel) and Google ADK JS.
 node_example vercel-ai vercel-ai agent.mjs 1

@@ -35,7 +35,7 @@ type agentExpectation struct {
 // order; every model call as an LLM event with a model; and the replayed
 // final state equal to the program's conversation.
 func TestAgentRuntimeCaptures(t *testing.T) {
-	for _, name := range []string{"vercel_ai", "google_adk"} {
+	for _, name := range []string{"vercel_ai", "google_adk", "strands"} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("testdata", "spans", name+".expected.json"))
 			if os.IsNotExist(err) {

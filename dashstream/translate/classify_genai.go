@@ -19,7 +19,7 @@ import (
 //
 // The state is the conversation (classify_genai_messages.go): model calls
 // carry it before and after the call, the engine gives it to the enclosing
-// node; a root agent's input messages are the run's initial state. There is
+// node (the run starts from the first call's input). There is
 // no router: conditional edges show up as plain edges. Thread =
 // gen_ai.conversation.id.
 type genAIClassifier struct{}
@@ -36,6 +36,12 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 	op := strings.ToLower(strings.TrimSpace(attrStr(attrs, genAIKeyOperation)))
 	adk := isADKScope(scope)
 	if adk && classifyADK(res, span, op, out) {
+		return true
+	}
+	if op == "" && span.Name() == strandsCycleSpan && isStrandsScope(scope) {
+		fillCommon(res, span, ConventionGenAI, out)
+		fillOutcome(span, out)
+		strandsCycle(attrs, out)
 		return true
 	}
 	if op == "" {
@@ -68,13 +74,10 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		if span.ParentSpanID().IsEmpty() {
 			out.role = roleGraph
 			out.graphName = name
+			// Its input messages are not the run's initial state: some
+			// runtimes send the whole history (AI SDK), others only the new
+			// prompt (Strands); the first model call's input is the state.
 			out.traceWideThread = out.threadID != ""
-			var probe spanInfo
-			conversationStates(attrs, genAIKeyInputMessages, "", &probe)
-			out.initialState = probe.stateBefore
-			if probe.badReason != "" {
-				setBad(out, probe.badReason)
-			}
 			return true
 		}
 		if name == "" {
@@ -108,7 +111,7 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 	case op == "chat" || op == "text_completion" || op == "generate_content":
 		out.role = roleLLM
 		genAILLM(attrs, out)
-		conversationStates(attrs, genAIKeyInputMessages, genAIKeyOutputMessages, out)
+		spanConversationStates(span, out)
 	default:
 		out.role = roleOther
 		out.ignoreReason = "gen_ai_" + sanitizeReason(op)

@@ -96,3 +96,37 @@ func TestClassifyADK(t *testing.T) {
 	_, ok := classifyWith(t, c, testSpan{name: "invocation", root: true})
 	assert.False(t, ok)
 }
+
+func TestClassifyStrands(t *testing.T) {
+	c := newGenAIClassifier()
+	out, ok := classifyWith(t, c, testSpan{name: strandsCycleSpan, scope: strandsScope, attrs: map[string]any{strandsKeyCycleID: "cycle-4"}})
+	require.True(t, ok)
+	assert.Equal(t, roleNode, out.role)
+	assert.Equal(t, strandsCycleNode, out.nodeName)
+	assert.True(t, out.hasStep)
+	assert.Equal(t, int64(4), out.step)
+
+	out, ok = classifyWith(t, c, testSpan{name: strandsCycleSpan, scope: strandsScope, attrs: map[string]any{strandsKeyCycleID: "x"}})
+	require.True(t, ok)
+	assert.False(t, out.hasStep)
+
+	_, ok = classifyWith(t, c, testSpan{name: strandsCycleSpan})
+	assert.False(t, ok, "only Strands' own cycle spans")
+}
+
+// TestGenAIMessagesFromEvents: the conventions' event form of the messages
+// (gen_ai.client.inference.operation.details) gives the same states.
+func TestGenAIMessagesFromEvents(t *testing.T) {
+	ts := testSpan{name: "chat", attrs: map[string]any{"gen_ai.operation.name": "chat"}}
+	res, scope, sp := ts.build(t)
+	ev := sp.Events().AppendEmpty()
+	ev.SetName(genAIEventDetails)
+	ev.Attributes().PutStr(genAIKeyInputMessages, `[{"role":"user","parts":[{"type":"text","content":"hi"}]}]`)
+	ev = sp.Events().AppendEmpty()
+	ev.SetName(genAIEventDetails)
+	ev.Attributes().PutStr(genAIKeyOutputMessages, `[{"role":"assistant","parts":[],"finish_reason":"endTurn"}]`)
+	var out spanInfo
+	require.True(t, newGenAIClassifier().classify(res, scope, sp, &out))
+	assert.JSONEq(t, `{"messages":[{"role":"user","parts":[{"type":"text","content":"hi"}]}]}`, out.stateBefore)
+	assert.JSONEq(t, `{"messages":[{"role":"user","parts":[{"type":"text","content":"hi"}]},{"role":"assistant","parts":[]}]}`, out.stateAfter)
+}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // Agent runtimes keep their state in the conversation: the messages a model
@@ -21,6 +21,7 @@ import (
 const (
 	genAIKeyInputMessages  = "gen_ai.input.messages"
 	genAIKeyOutputMessages = "gen_ai.output.messages"
+	genAIEventDetails      = "gen_ai.client.inference.operation.details"
 )
 
 // Bad-input reasons of conversation payloads.
@@ -33,12 +34,36 @@ const (
 // them, so keeping them would make every turn rewrite the previous answer.
 var outputMessageDrops = [...]string{"finish_reason"}
 
-// conversationStates sets out.stateBefore / out.stateAfter from a model
-// call's input and output messages (attribute keys inKey, outKey). Nothing
-// is set without input messages; malformed payloads are counted in
-// out.badReason and leave both empty.
-func conversationStates(attrs pcommon.Map, inKey, outKey string, out *spanInfo) {
-	in := attrJSONText(attrs, inKey)
+// spanConversationStates sets out.stateBefore / out.stateAfter from a model
+// call's input and output messages: span attributes, or (the conventions'
+// event form, Strands Agents) attributes of
+// gen_ai.client.inference.operation.details events. Nothing is set without
+// input messages; malformed payloads are counted in out.badReason and leave
+// both empty.
+func spanConversationStates(span ptrace.Span, out *spanInfo) {
+	attrs := span.Attributes()
+	in := attrJSONText(attrs, genAIKeyInputMessages)
+	outText := attrJSONText(attrs, genAIKeyOutputMessages)
+	if in == "" {
+		events := span.Events()
+		for i := 0; i < events.Len(); i++ {
+			ev := events.At(i)
+			if ev.Name() != genAIEventDetails {
+				continue
+			}
+			if s := attrJSONText(ev.Attributes(), genAIKeyInputMessages); s != "" && in == "" {
+				in = s
+			}
+			if s := attrJSONText(ev.Attributes(), genAIKeyOutputMessages); s != "" && outText == "" {
+				outText = s
+			}
+		}
+	}
+	conversationStatesFrom(in, outText, out)
+}
+
+// conversationStatesFrom builds both states from the two JSON arrays.
+func conversationStatesFrom(in, outText string, out *spanInfo) {
 	if in == "" {
 		return
 	}
@@ -48,7 +73,6 @@ func conversationStates(attrs pcommon.Map, inKey, outKey string, out *spanInfo) 
 		return
 	}
 	out.stateBefore = messagesState(inMsgs, nil)
-	outText := attrJSONText(attrs, outKey)
 	if outText == "" {
 		return
 	}

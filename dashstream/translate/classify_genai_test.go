@@ -158,15 +158,6 @@ func TestClassifyGenAI(t *testing.T) {
 			},
 		},
 		{
-			name: "root invoke_agent input messages are the initial state",
-			ts: testSpan{name: "invoke_agent a", root: true, attrs: map[string]any{"gen_ai.operation.name": "invoke_agent",
-				"gen_ai.input.messages": `[{"role":"user","parts":[]}]`}},
-			check: func(t *testing.T, out spanInfo) {
-				assert.Equal(t, roleGraph, out.role)
-				assert.JSONEq(t, `{"messages":[{"role":"user","parts":[]}]}`, out.initialState)
-			},
-		},
-		{
 			name: "embeddings is other with a safe reason",
 			ts:   testSpan{name: "embeddings x", attrs: map[string]any{"gen_ai.operation.name": "embeddings"}},
 			check: func(t *testing.T, out spanInfo) {

@@ -350,6 +350,7 @@ func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator) {
 // execution (parent links first, the convention's node hint second),
 // records router decisions, and orders the node executions.
 func (t *Translator) attach(rw *runWork, index map[spanKey]*spanInfo, st *Stats) {
+	t.placeFlat(rw, st)
 	slices.SortStableFunc(rw.nodes, compareNodes(allHaveSteps(rw.nodes)))
 	if rw.graphName == "" && rw.graph != nil {
 		// A run span without a name (Google ADK's invocation) is named
