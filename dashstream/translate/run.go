@@ -157,6 +157,7 @@ func (t *Translator) normalise(si *spanInfo, res pcommon.Resource, span ptrace.S
 			si.nodeName = sanitiseUTF8(si.nodeName)
 		}
 	}
+	t.boundNames(si, st)
 	return true
 }
 
