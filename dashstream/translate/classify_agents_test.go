@@ -102,3 +102,41 @@ func TestAgentRuntimeCaptures(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenLLMetryPython062 translates the fixture built from OpenLLMetry's
+// own test expectations (packages/opentelemetry-instrumentation-langchain
+// tests/test_langgraph.py at 0.62.1): "invoke_agent LangGraph" around
+// "LangGraph.workflow" around "execute_task calculate" around
+// "openai.chat". One run (no duplicate graph), the node with its model
+// call, the schema from gen_ai.workflow.nodes, the final state.
+func TestOpenLLMetryPython062(t *testing.T) {
+	tr := newTestTranslator(t, goldenConfig())
+	res, err := tr.Translate(t.Context(), loadFixture(t, filepath.Join("testdata", "spans", "openllmetry_py_0_62.json")))
+	require.NoError(t, err)
+	defer res.Release()
+	assert.Empty(t, res.Stats.BadInput)
+	assert.Empty(t, res.Stats.SpansIgnored)
+	ds := decodeAll(t, res.Records)
+	r := replayStream(t, ds, nil)
+	var types []string
+	for _, d := range ds {
+		if ev := d.msg.GetEvent(); ev != nil {
+			types = append(types, ev.GetEventType().String()+" "+ev.GetNodeId())
+			if ev.GetEventType() == pb.EventType_EVENT_TYPE_GRAPH_START {
+				assert.Contains(t, ev.GetAttributes()["graph_schema_json"].GetStringValue(), `"calculate"`)
+			}
+			if ev.GetEventType() == pb.EventType_EVENT_TYPE_LLM_END {
+				assert.Equal(t, int64(35), ev.GetAttributes()["total_tokens"].GetIntValue())
+			}
+		}
+	}
+	assert.Equal(t, []string{
+		"EVENT_TYPE_GRAPH_START ", "EVENT_TYPE_NODE_START calculate", "EVENT_TYPE_LLM_START calculate",
+		"EVENT_TYPE_LLM_END calculate", "EVENT_TYPE_NODE_END calculate", "EVENT_TYPE_GRAPH_END ",
+	}, types)
+	ts := r.Thread("calc-1")
+	require.NotNil(t, ts)
+	want, err := dashstream.ParseJSON([]byte(`{"request":"What's 5 + 5?","result":"5 + 5 equals 10."}`))
+	require.NoError(t, err)
+	assert.True(t, dashstream.Equal(ts.State, want), "final state %s", dashstream.MarshalJSON(ts.State))
+}

@@ -71,9 +71,14 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		if name == "" {
 			name, _ = stripOperation(span.Name(), "invoke_agent")
 		}
-		if span.ParentSpanID().IsEmpty() {
+		if span.ParentSpanID().IsEmpty() || attrStr(attrs, genAIKeyProviderName) == tlProviderLangGraph {
+			// A root agent, or OpenLLMetry's (Python ≥ 0.5x) LangGraph
+			// invocation span, which may sit in an application's span.
 			out.role = roleGraph
 			out.graphName = name
+			if name != "" {
+				out.graphSchemaJSON = tlWorkflowSchema(attrs, name, out)
+			}
 			// Its input messages are not the run's initial state: some
 			// runtimes send the whole history (AI SDK), others only the new
 			// prompt (Strands); the first model call's input is the state.

@@ -43,6 +43,8 @@ const (
 	genAIKeyToolArguments  = "gen_ai.tool.call.arguments"
 	genAIKeyToolResult     = "gen_ai.tool.call.result"
 	genAIKeyErrorType      = "error.type"
+	genAIKeyProviderName   = "gen_ai.provider.name"
+	tlProviderLangGraph    = "langgraph"
 
 	lgKeyCommandSource = "langgraph.command.source_node"
 	lgKeyCommandGoto   = "langgraph.command.goto_node"
@@ -201,6 +203,22 @@ func tlWorkflow(span ptrace.Span, attrs pcommon.Map, op, lgNode string, out *spa
 		// The application's own workflow span (Traceloop's withWorkflow)
 		// around a JS graph invocation: the run.
 		isGraph = true
+	}
+	if isGraph && !span.ParentSpanID().IsEmpty() && !hasNodes && op == "invoke_agent" &&
+		attrStr(attrs, genAIKeyProviderName) == tlProviderLangGraph {
+		// Python ≥ 0.5x: the run is the instrumentation's own
+		// "invoke_agent LangGraph" span (gen_ai classifier) around this
+		// callback span, which brings the invocation input and, at its end,
+		// the final state.
+		out.role = roleNode
+		out.nodeName = langGraphEnd
+		out.pseudoNode = langGraphEnd
+		out.flat = true
+		out.invocationInput = tlEntityPayload(attrStr(attrs, tlKeyEntityInput), "inputs", false, out)
+		if !out.failed {
+			out.stateAfter = stateObject(tlEntityPayload(attrStr(attrs, tlKeyEntityOutput), "outputs", false, out), out)
+		}
+		return
 	}
 	if !isGraph {
 		out.role = roleOther
