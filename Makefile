@@ -132,7 +132,7 @@ run: collector cli devkafka demo ## start dev Kafka + collector, run the demo, s
 	@scripts/run.sh
 
 .PHONY: e2e
-e2e: collector cli devkafka demo ## end-to-end test: demo and LangGraph.js spans through Kafka, checked by dashstream verify
+e2e: collector cli devkafka demo ## end-to-end test: demo, LangGraph.js and agent runtime spans through Kafka, checked by dashstream verify
 	@scripts/e2e.sh
 
 .PHONY: screenshots

@@ -133,6 +133,21 @@ func (r *Replayer) Thread(id string) *ThreadState {
 	return &c
 }
 
+// Forget drops everything the Replayer holds about a thread (a long-running
+// consumer bounding its memory); a later message of the thread starts it
+// again as a thread never seen.
+func (r *Replayer) Forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.threads[id]; !ok {
+		return
+	}
+	delete(r.threads, id)
+	if i := slices.Index(r.order, id); i >= 0 {
+		r.order = slices.Delete(r.order, i, i+1)
+	}
+}
+
 // Threads returns the thread ids in the order they first appeared.
 func (r *Replayer) Threads() []string {
 	r.mu.Lock()

@@ -9,13 +9,17 @@
 #      the routing tier of docs/OPERATIONS.md reshuffles): its stream must
 #      stay valid, sequences increasing across the two instances;
 #   3. the LangGraph.js example (examples/langgraphjs, OpenInference over
-#      OTLP/HTTP), when node and npm are installed: 2 threads, 3 runs.
-# The demo's and the LangGraph.js example's records are also checked on the
-# DashFlow UI's browser path (internal/uiworker/check.mjs).
+#      OTLP/HTTP), when node and npm are installed: 2 threads, 3 runs;
+#   4. the Vercel AI SDK and Google ADK JS examples (examples/vercel-ai,
+#      examples/google-adk, GenAI conventions): one conversation of two turns
+#      each, the conversation being the state.
+# Every program's records are also checked on the DashFlow UI's browser path
+# (internal/uiworker/check.mjs).
 # The second instance listens on OTLP_GRPC_ENDPOINT_B (127.0.0.1:4417),
 # OTLP_HTTP_ENDPOINT_B (127.0.0.1:4418), OTELCOL_METRICS_PORT_B (8889).
 # E2E_SKIP_SCALE_OUT=1 skips check 2.
 # E2E_REQUIRE_LANGGRAPH=1 makes a missing node/npm a failure (CI sets it).
+# E2E_NPM_CI=1 runs `npm ci` even where node_modules exists.
 # Ends with "N passed, M failed"; exits non-zero when anything failed.
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
@@ -134,28 +138,50 @@ else
 	fi
 fi
 
-# 3. LangGraph.js (OpenInference), when the example and node are there.
-lg=$ROOT/examples/langgraphjs
-if [[ -f $lg/graph.mjs ]] && command -v node >/dev/null && command -v npm >/dev/null; then
-	prefix="e2e-lg-$run_id-"
-	log "langgraphjs: npm ci, then node graph.mjs (OTLP/HTTP to $OTLP_HTTP_ENDPOINT)"
-	if [[ ! -d $lg/node_modules || ${E2E_NPM_CI:-} == 1 ]]; then
-		(cd "$lg" && npm ci --no-audit --no-fund --loglevel=error)
+# node_example NAME DIR SCRIPT THREADS [ARGS...]: when the example and node
+# are there, `npm ci` it, run its program against the collector over
+# OTLP/HTTP and verify the THREADS threads it reports with --expect.
+node_example() {
+	local name=$1 dir=$ROOT/examples/$2 script=$3 threads=$4 prefix expect
+	shift 4
+	if [[ ! -f $dir/$script ]] || ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		if [[ ${E2E_REQUIRE_LANGGRAPH:-} == 1 ]]; then
+			failed=$((failed + 1))
+			log "FAIL $name: examples/${dir##*/}/$script, node or npm missing"
+		else
+			log "SKIP $name: examples/${dir##*/}/$script, node or npm missing"
+		fi
+		return
 	fi
-	if (cd "$lg" && OTEL_EXPORTER_OTLP_ENDPOINT="http://$OTLP_HTTP_ENDPOINT" \
-		node graph.mjs --expect "$RUN_DIR/e2e-lg-expect.json" --thread-prefix "$prefix"); then
-		check langgraphjs "$prefix" "$RUN_DIR/e2e-lg-expect.json" 2
-		uicheck langgraphjs "$prefix"
+	prefix="e2e-$name-$run_id-"
+	expect="$RUN_DIR/e2e-$name-expect.json"
+	log "$name: npm ci, then node $script $* (OTLP/HTTP to $OTLP_HTTP_ENDPOINT)"
+	if [[ ! -d $dir/node_modules || ${E2E_NPM_CI:-} == 1 ]]; then
+		if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); then
+			failed=$((failed + 1))
+			log "FAIL $name: npm ci failed"
+			return
+		fi
+	fi
+	if (cd "$dir" && OTEL_EXPORTER_OTLP_ENDPOINT="http://$OTLP_HTTP_ENDPOINT" \
+		node "$script" --expect "$expect" --thread-prefix "$prefix" "$@"); then
+		check "$name" "$prefix" "$expect" "$threads"
+		uicheck "$name" "$prefix"
 	else
 		failed=$((failed + 1))
-		log "FAIL langgraphjs: graph.mjs failed"
+		log "FAIL $name: $script failed"
 	fi
-elif [[ ${E2E_REQUIRE_LANGGRAPH:-} == 1 ]]; then
-	failed=$((failed + 1))
-	log "FAIL langgraphjs: examples/langgraphjs/graph.mjs, node or npm missing"
-else
-	log "SKIP langgraphjs: examples/langgraphjs/graph.mjs, node or npm missing"
-fi
+}
+
+# 3. LangGraph.js (OpenInference): 2 threads, 3 runs.
+node_example langgraphjs langgraphjs graph.mjs 2
+# ...and the same graph traced by OpenLLMetry JS (nodes mostly unnamed, but
+# every state is there).
+node_example openllmetry-js langgraphjs graph.mjs 2 --instrumentation openllmetry
+# 4. GenAI agent runtimes on their own mock models, one conversation of two
+# turns each: the Vercel AI SDK (@ai-sdk/otel) and Google ADK JS.
+node_example vercel-ai vercel-ai agent.mjs 1
+node_example google-adk google-adk agent.mjs 1
 
 echo "e2e: $passed passed, $failed failed"
 ((failed == 0))

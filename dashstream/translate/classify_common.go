@@ -461,8 +461,11 @@ func buildGraphSchema(name, source string, nodes []string, edges [][2]string) st
 		Edges:    []graphSchemaEdge{},
 		Metadata: map[string]string{"source": source},
 	}
+	// Names as the events will carry them (classify_names.go).
+	name, _ = boundName(name)
 	seen := map[string]bool{}
 	addNode := func(n string) {
+		n, _ = boundName(n)
 		if n == "" || n == langGraphStart || n == langGraphEnd || seen[n] || len(gs.Nodes) >= maxSchemaItems {
 			return
 		}
@@ -479,6 +482,8 @@ func buildGraphSchema(name, source string, nodes []string, edges [][2]string) st
 		if len(gs.Edges) >= maxSchemaItems {
 			break
 		}
+		e[0], _ = boundName(e[0])
+		e[1], _ = boundName(e[1])
 		if e[0] == langGraphStart {
 			if gs.EntryPoint == "" {
 				gs.EntryPoint = e[1]

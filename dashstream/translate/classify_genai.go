@@ -12,20 +12,38 @@ import (
 //   - invoke_workflow = graph (gen_ai.workflow.name);
 //   - invoke_agent = node named by gen_ai.agent.name (or the span name
 //     "invoke_agent <name>"), but the graph when it is a trace root;
+//   - agent_step (Vercel AI SDK 7: one model call and the tools it asked
+//     for) = node "step", its number from the span name "step N";
 //   - execute_tool = tool; chat / text_completion / generate_content = llm;
 //   - anything else (embeddings, create_agent, retrieval, …) = other.
 //
-// The conventions carry no state, no step and no router: conditional edges
-// show up as plain edges. Thread = gen_ai.conversation.id.
+// The state is the conversation (classify_genai_messages.go): model calls
+// carry it before and after the call, the engine gives it to the enclosing
+// node (the run starts from the first call's input). There is
+// no router: conditional edges show up as plain edges. Thread =
+// gen_ai.conversation.id.
 type genAIClassifier struct{}
+
+// genAIStepNode names the node of an agent_step span.
+const genAIStepNode = "step"
 
 func newGenAIClassifier() classifier { return genAIClassifier{} }
 
 func (genAIClassifier) name() string { return ConventionGenAI }
 
-func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
+func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
 	attrs := span.Attributes()
 	op := strings.ToLower(strings.TrimSpace(attrStr(attrs, genAIKeyOperation)))
+	adk := isADKScope(scope)
+	if adk && classifyADK(res, span, op, out) {
+		return true
+	}
+	if op == "" && span.Name() == strandsCycleSpan && isStrandsScope(scope) {
+		fillCommon(res, span, ConventionGenAI, out)
+		fillOutcome(span, out)
+		strandsCycle(attrs, out)
+		return true
+	}
 	if op == "" {
 		return false
 	}
@@ -53,9 +71,17 @@ func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationS
 		if name == "" {
 			name, _ = stripOperation(span.Name(), "invoke_agent")
 		}
-		if span.ParentSpanID().IsEmpty() {
+		if span.ParentSpanID().IsEmpty() || attrStr(attrs, genAIKeyProviderName) == tlProviderLangGraph {
+			// A root agent, or OpenLLMetry's (Python ≥ 0.5x) LangGraph
+			// invocation span, which may sit in an application's span.
 			out.role = roleGraph
 			out.graphName = name
+			if name != "" {
+				out.graphSchemaJSON = tlWorkflowSchema(attrs, name, out)
+			}
+			// Its input messages are not the run's initial state: some
+			// runtimes send the whole history (AI SDK), others only the new
+			// prompt (Strands); the first model call's input is the state.
 			out.traceWideThread = out.threadID != ""
 			return true
 		}
@@ -66,6 +92,12 @@ func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationS
 		}
 		out.role = roleNode
 		out.nodeName = name
+	case op == "agent_step":
+		out.role = roleNode
+		out.nodeName = genAIStepNode
+		if rest, ok := strings.CutPrefix(span.Name(), "step "); ok {
+			out.step, out.hasStep = parseIntText(rest)
+		}
 	case op == "execute_tool":
 		out.role = roleTool
 		out.toolName = attrStr(attrs, genAIKeyToolName)
@@ -78,9 +110,13 @@ func (genAIClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationS
 		out.callID = attrStr(attrs, genAIKeyToolCallID)
 		out.arguments = attrStr(attrs, genAIKeyToolArguments)
 		out.result = attrStr(attrs, genAIKeyToolResult)
+		if adk {
+			adkToolPayloads(attrs, out)
+		}
 	case op == "chat" || op == "text_completion" || op == "generate_content":
 		out.role = roleLLM
 		genAILLM(attrs, out)
+		spanConversationStates(span, out)
 	default:
 		out.role = roleOther
 		out.ignoreReason = "gen_ai_" + sanitizeReason(op)

@@ -125,6 +125,39 @@ func TestClassifyGenAI(t *testing.T) {
 			},
 		},
 		{
+			name: "agent_step is node step N",
+			ts:   testSpan{name: "step 3", attrs: map[string]any{"gen_ai.operation.name": "agent_step", "gen_ai.conversation.id": "c1"}},
+			check: func(t *testing.T, out spanInfo) {
+				assert.Equal(t, roleNode, out.role)
+				assert.Equal(t, "step", out.nodeName)
+				assert.True(t, out.hasStep)
+				assert.Equal(t, int64(3), out.step)
+			},
+		},
+		{
+			name: "chat carries the conversation before and after, finish_reason dropped",
+			ts: testSpan{name: "chat m", attrs: map[string]any{"gen_ai.operation.name": "chat",
+				"gen_ai.input.messages":  `[{"role":"user","parts":[{"type":"text","content":"hi"}]}]`,
+				"gen_ai.output.messages": `[{"role":"assistant","parts":[{"type":"text","content":"yo"}],"finish_reason":"stop"}]`}},
+			check: func(t *testing.T, out spanInfo) {
+				assert.Equal(t, roleLLM, out.role)
+				assert.JSONEq(t, `{"messages":[{"role":"user","parts":[{"type":"text","content":"hi"}]}]}`, out.stateBefore)
+				assert.JSONEq(t, `{"messages":[{"role":"user","parts":[{"type":"text","content":"hi"}]},`+
+					`{"role":"assistant","parts":[{"type":"text","content":"yo"}]}]}`, out.stateAfter)
+				assert.Empty(t, out.badReason)
+			},
+		},
+		{
+			name: "malformed messages are counted, no state",
+			ts: testSpan{name: "chat m", attrs: map[string]any{"gen_ai.operation.name": "chat",
+				"gen_ai.input.messages": `{"role":"user"}`}},
+			check: func(t *testing.T, out spanInfo) {
+				assert.Equal(t, roleLLM, out.role)
+				assert.Empty(t, out.stateBefore+out.stateAfter)
+				assert.Equal(t, badMessagesNotJSON, out.badReason)
+			},
+		},
+		{
 			name: "embeddings is other with a safe reason",
 			ts:   testSpan{name: "embeddings x", attrs: map[string]any{"gen_ai.operation.name": "embeddings"}},
 			check: func(t *testing.T, out spanInfo) {

@@ -43,6 +43,8 @@ const (
 	genAIKeyToolArguments  = "gen_ai.tool.call.arguments"
 	genAIKeyToolResult     = "gen_ai.tool.call.result"
 	genAIKeyErrorType      = "error.type"
+	genAIKeyProviderName   = "gen_ai.provider.name"
+	tlProviderLangGraph    = "langgraph"
 
 	lgKeyCommandSource = "langgraph.command.source_node"
 	lgKeyCommandGoto   = "langgraph.command.goto_node"
@@ -68,19 +70,18 @@ const (
 // JS layout (@traceloop/instrumentation-langchain 0.27): every chain is
 // "workflow <class>" with traceloop.span.kind=workflow and
 // gen_ai.operation.name=workflow, no LangGraph keys, and the node spans are
-// all named after their class (RunnableSequence). Only the graph itself
-// (named LangGraph) and the LLM/tool spans are recognisable; the unnamed
-// chains are reported as other, never given invented node names.
+// all named after their class (RunnableSequence): see
+// classify_openllmetry_jslayout.go for the best effort made of them.
 type openLLMetryClassifier struct{}
 
 func newOpenLLMetryClassifier() classifier { return openLLMetryClassifier{} }
 
 func (openLLMetryClassifier) name() string { return ConventionOpenLLMetry }
 
-func (openLLMetryClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
+func (openLLMetryClassifier) classify(res pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
 	attrs := span.Attributes()
 	kind := strings.ToLower(strings.TrimSpace(attrStr(attrs, tlKeySpanKind)))
-	if kind == "" && !hasTraceloopKeys(attrs) {
+	if kind == "" && !hasTraceloopKeys(attrs) && !isTraceloopJS(scope) {
 		return false
 	}
 	fillCommon(res, span, ConventionOpenLLMetry, out)
@@ -105,6 +106,9 @@ func (openLLMetryClassifier) classify(res pcommon.Resource, _ pcommon.Instrument
 		if src := attrStr(attrs, lgKeyCommandSource); src != "" {
 			out.nodeName = src
 		}
+		return true
+	}
+	if lgNode == "" && isTraceloopJS(scope) && tlJSClassify(span, attrs, kind, op, out) {
 		return true
 	}
 	switch kind {
@@ -194,6 +198,28 @@ func tlWorkflow(span ptrace.Span, attrs pcommon.Map, op, lgNode string, out *spa
 	isGraph := entity == "LangGraph" || hasNodes ||
 		attrStr(attrs, genAIKeyAgentName) == "LangGraph" ||
 		(attrStr(attrs, tlKeyWorkflowName) == "LangGraph" && op != "workflow")
+	if !isGraph && op == "" && entity != "" && span.ParentSpanID().IsEmpty() &&
+		!strings.HasPrefix(entity, "Runnable") && entity != tlJSGraphClass {
+		// The application's own workflow span (Traceloop's withWorkflow)
+		// around a JS graph invocation: the run.
+		isGraph = true
+	}
+	if isGraph && !span.ParentSpanID().IsEmpty() && !hasNodes && op == "invoke_agent" &&
+		attrStr(attrs, genAIKeyProviderName) == tlProviderLangGraph {
+		// Python ≥ 0.5x: the run is the instrumentation's own
+		// "invoke_agent LangGraph" span (gen_ai classifier) around this
+		// callback span, which brings the invocation input and, at its end,
+		// the final state.
+		out.role = roleNode
+		out.nodeName = langGraphEnd
+		out.pseudoNode = langGraphEnd
+		out.flat = true
+		out.invocationInput = tlEntityPayload(attrStr(attrs, tlKeyEntityInput), "inputs", false, out)
+		if !out.failed {
+			out.stateAfter = stateObject(tlEntityPayload(attrStr(attrs, tlKeyEntityOutput), "outputs", false, out), out)
+		}
+		return
+	}
 	if !isGraph {
 		out.role = roleOther
 		if op == "workflow" {

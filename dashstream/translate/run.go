@@ -158,6 +158,7 @@ func (t *Translator) normalise(si *spanInfo, res pcommon.Resource, span ptrace.S
 			si.nodeName = sanitiseUTF8(si.nodeName)
 		}
 	}
+	t.boundNames(si, st)
 	return true
 }
 
@@ -354,7 +355,18 @@ func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator) {
 // execution (parent links first, the convention's node hint second),
 // records router decisions, and orders the node executions.
 func (t *Translator) attach(rw *runWork, index map[spanKey]*spanInfo, st *Stats) {
+	t.placeFlat(rw, st)
 	slices.SortStableFunc(rw.nodes, compareNodes(allHaveSteps(rw.nodes)))
+	if rw.graphName == "" && rw.graph != nil {
+		// A run span without a name (Google ADK's invocation) is named
+		// after its first node directly under it (the root agent).
+		for _, ne := range rw.nodes {
+			if ne.si.parentID == rw.graph.spanID {
+				rw.graphName = ne.si.nodeName
+				break
+			}
+		}
+	}
 	byInfo := make(map[*spanInfo]*nodeExec, len(rw.nodes))
 	for _, ne := range rw.nodes {
 		byInfo[ne.si] = ne
@@ -391,6 +403,29 @@ func (t *Translator) attach(rw *runWork, index map[spanKey]*spanInfo, st *Stats)
 	slices.SortStableFunc(rw.pseudo, func(a, b *spanInfo) int { return cmp.Compare(a.startNanos, b.startNanos) })
 	for _, ne := range rw.nodes {
 		slices.SortStableFunc(ne.children, func(a, b *spanInfo) int { return cmp.Compare(a.startNanos, b.startNanos) })
+		ne.stateFromChildren()
+	}
+}
+
+// stateFromChildren gives a node that carries no state of its own the
+// conversation its model calls carry (GenAI agent runtimes): the first
+// call's input before, the last call's input and output after.
+func (ne *nodeExec) stateFromChildren() {
+	si := ne.si
+	if si.stateBefore != "" || si.stateAfter != "" {
+		return
+	}
+	for _, c := range ne.children {
+		if c.role == roleLLM && c.stateBefore != "" {
+			si.stateBefore = c.stateBefore
+			break
+		}
+	}
+	for i := len(ne.children) - 1; i >= 0; i-- {
+		if c := ne.children[i]; c.role == roleLLM && c.stateAfter != "" {
+			si.stateAfter = c.stateAfter
+			break
+		}
 	}
 }
 

@@ -93,6 +93,14 @@ type spanInfo struct {
 	// invocationInput.
 	pseudoNode string
 
+	// flat: the span's parent is not its node (OpenLLMetry JS: every chain
+	// is a sibling); an llm/tool span goes to the node running at its start,
+	// a router to the node that ended last before it. nameUnknown: the
+	// node's name is the span's, not the node's; a router choice leading to
+	// it names it (else it is counted as node_name_unknown).
+	flat        bool
+	nameUnknown bool
+
 	// invocationInput is the raw JSON object a graph invocation was called
 	// with (OpenInference/OpenLLMetry graph span input, LangGraph __start__
 	// input). It is the new input of this invocation only, NOT a state

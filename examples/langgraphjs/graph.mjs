@@ -22,6 +22,7 @@ import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { LangChainInstrumentation } from "@arizeai/openinference-instrumentation-langchain";
+import { LangChainInstrumentation as TraceloopLangChainInstrumentation } from "@traceloop/instrumentation-langchain";
 import * as CallbackManagerModule from "@langchain/core/callbacks/manager";
 
 import { BaseChatModel } from "@langchain/core/language_models/chat_models";
@@ -51,6 +52,7 @@ function parseCommandLine(argv) {
       capture: { type: "string" },
       expect: { type: "string" },
       "thread-prefix": { type: "string", default: "" },
+      instrumentation: { type: "string", default: "openinference" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -65,6 +67,8 @@ const USAGE = `usage: node graph.mjs [--capture FILE] [--expect FILE] [--thread-
   --expect FILE        write LangGraph's final state and node executions per thread to FILE
   --thread-prefix P    prefix for the thread ids (default none; use a unique one per
                        end-to-end test run so threads do not collide in Kafka)
+  --instrumentation I  openinference (default) or openllmetry
+                       (@traceloop/instrumentation-langchain)
 
 Without --capture the spans go over OTLP/HTTP (JSON) to $OTEL_EXPORTER_OTLP_ENDPOINT
 (default ${DEFAULT_ENDPOINT}), path /v1/traces.`;
@@ -75,7 +79,7 @@ Without --capture the spans go over OTLP/HTTP (JSON) to $OTEL_EXPORTER_OTLP_ENDP
 // setupTracing registers the provider before any graph runs: the OpenInference
 // handler is attached to LangChain's callback manager, so every LangChain run
 // (graph, node, router, LLM, tool) becomes a span.
-function setupTracing({ capture }) {
+function setupTracing({ capture, instrumentation }) {
   if (!capture && !process.env.OTEL_EXPORTER_OTLP_ENDPOINT && !process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = DEFAULT_ENDPOINT;
   }
@@ -87,7 +91,19 @@ function setupTracing({ capture }) {
     spanProcessors: [processor],
   });
   provider.register();
-  new LangChainInstrumentation({ tracerProvider: provider }).manuallyInstrument(CallbackManagerModule);
+  switch (instrumentation) {
+    case "openinference":
+      new LangChainInstrumentation({ tracerProvider: provider }).manuallyInstrument(CallbackManagerModule);
+      break;
+    case "openllmetry":
+      wrapInvocation = true;
+      new TraceloopLangChainInstrumentation({ tracerProvider: provider }).manuallyInstrument({
+        callbackManagerModule: CallbackManagerModule,
+      });
+      break;
+    default:
+      throw new Error(`unknown --instrumentation ${instrumentation}: want openinference or openllmetry`);
+  }
   return { provider, memory, remote };
 }
 
@@ -356,6 +372,40 @@ function toJSONValue(v) {
   return JSON.parse(JSON.stringify(v));
 }
 
+// invoke runs the graph. With OpenLLMetry it runs inside a span of the
+// application's (as Traceloop's withWorkflow does): the instrumentation
+// starts every LangChain run as a root span otherwise, so a graph's spans
+// would not even share a trace. The span carries the thread the way
+// Traceloop's association properties do.
+let wrapInvocation = false;
+async function invoke(graph, input, config) {
+  if (!wrapInvocation) {
+    return graph.invoke(input, config);
+  }
+  const tracer = trace.getTracer("dashstream-example-langgraphjs");
+  return tracer.startActiveSpan(
+    "weather_agent.workflow",
+    {
+      attributes: {
+        "traceloop.span.kind": "workflow",
+        "traceloop.entity.name": "weather_agent",
+        "traceloop.workflow.name": "weather_agent",
+        "traceloop.association.properties.thread_id": config.configurable.thread_id,
+      },
+    },
+    async (span) => {
+      try {
+        return await graph.invoke(input, config);
+      } catch (err) {
+        span.setStatus({ code: 2, message: String(err.message ?? err) });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
 async function runScenario(graph, log, prefix) {
   const threads = new Map();
   const surprises = [];
@@ -365,7 +415,7 @@ async function runScenario(graph, log, prefix) {
     const start = log.length;
     let error = null;
     try {
-      await graph.invoke(input, config);
+      await invoke(graph, input, config);
     } catch (err) {
       error = String(err.message ?? err);
     }
