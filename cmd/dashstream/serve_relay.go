@@ -70,7 +70,7 @@ type relay struct {
 	queue int
 	// slow is how long a full queue may stay full before its client is
 	// dropped; 0 means relaySlowClient.
-	slow time.Duration
+	slow    time.Duration
 	started time.Time
 	logf    func(format string, args ...any)
 

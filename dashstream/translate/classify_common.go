@@ -454,6 +454,8 @@ const maxSchemaItems = 4096
 // __start__/__end__ are not nodes but an edge from __start__ names the entry
 // point.
 func buildGraphSchema(name, source string, nodes []string, edges [][2]string) string {
+	// Names as the events will carry them (classify_names.go).
+	name, _ = boundName(name)
 	gs := graphSchema{
 		Name:     name,
 		Version:  "",
@@ -461,8 +463,6 @@ func buildGraphSchema(name, source string, nodes []string, edges [][2]string) st
 		Edges:    []graphSchemaEdge{},
 		Metadata: map[string]string{"source": source},
 	}
-	// Names as the events will carry them (classify_names.go).
-	name, _ = boundName(name)
 	seen := map[string]bool{}
 	addNode := func(n string) {
 		n, _ = boundName(n)
