@@ -139,6 +139,13 @@ type FrameCompressionConfig struct {
 	_ struct{}
 }
 
+// Default batching of the sending queue, in records (sizer items).
+const (
+	defaultBatchFlushTimeout = 10 * time.Millisecond
+	defaultBatchMinRecords   = 2000
+	defaultBatchMaxRecords   = 10000
+)
+
 func createDefaultConfig() component.Config {
 	tc := translate.DefaultConfig()
 
@@ -146,6 +153,10 @@ func createDefaultConfig() component.Config {
 	producer.RequiredAcks = configkafka.WaitForAll
 	producer.Compression = "none"
 	producer.MaxMessageBytes = tc.MaxRecordBytes
+	// The sending queue batches records into requests, each sent by its one
+	// consumer: a linger would hold every request for its full length and
+	// cap throughput at one request per linger (docs/BENCHMARKS.md).
+	producer.Linger = 0
 
 	client := configkafka.NewDefaultClientConfig()
 	client.ClientID = defaultClientID
@@ -153,6 +164,14 @@ func createDefaultConfig() component.Config {
 	queue := exporterhelper.NewDefaultQueueConfig()
 	// One request in flight keeps every thread's records in order (SPEC §5.3).
 	queue.NumConsumers = 1
+	// Merging queued requests makes the requests large enough to keep Kafka
+	// busy while each one is in flight; a short flush timeout bounds the
+	// latency it adds when traffic is light.
+	batch := exporterhelper.NewDefaultBatchConfig()
+	batch.FlushTimeout = defaultBatchFlushTimeout
+	batch.MinSize = defaultBatchMinRecords
+	batch.MaxSize = defaultBatchMaxRecords
+	queue.Batch = configoptional.Some(batch)
 
 	return &Config{
 		TimeoutSettings:    exporterhelper.NewDefaultTimeoutConfig(),

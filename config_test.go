@@ -41,6 +41,11 @@ func TestLoadConfig(t *testing.T) {
 	tdef := translate.DefaultConfig()
 	defaultQueue := exporterhelper.NewDefaultQueueConfig()
 	defaultQueue.NumConsumers = 1
+	defaultBatch := exporterhelper.NewDefaultBatchConfig()
+	defaultBatch.FlushTimeout = 10 * time.Millisecond
+	defaultBatch.MinSize = 2000
+	defaultBatch.MaxSize = 10000
+	defaultQueue.Batch = configoptional.Some(defaultBatch)
 
 	defaults := func() *Config {
 		c := createDefaultConfig().(*Config)
@@ -87,7 +92,7 @@ func TestLoadConfig(t *testing.T) {
 					FlushMaxMessages:             10000,
 					MaxInflightRequestsPerBroker: 1,
 					AllowAutoTopicCreation:       true,
-					Linger:                       10 * time.Millisecond,
+					Linger:                       0,
 				},
 				Topic:              "dashstream-events",
 				Conventions:        []string{"dashstream", "openinference", "openllmetry", "gen_ai", "dashflow"},

@@ -1,7 +1,6 @@
 package dashstreamexporter
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -14,20 +13,18 @@ import (
 // exporter alone delivers to an in-process kfake broker, from ConsumeTraces
 // to Kafka acknowledgement, with sending_queue batching off and on.
 func BenchmarkDelivery(b *testing.B) {
-	for _, batching := range []bool{false, true} {
-		b.Run(fmt.Sprintf("batch=%v", batching), func(b *testing.B) {
+	for _, variant := range []string{"defaults", "batch=off", "batch=off,linger=10ms"} {
+		b.Run(variant, func(b *testing.B) {
 			cluster := newClusterB(b)
 			cfg := testConfig(cluster.ListenAddrs())
 			cfg.QueueBatchConfig.Get().QueueSize = 100_000
 			cfg.QueueBatchConfig.Get().BlockOnOverflow = true
-			// The figures in docs/BENCHMARKS.md "Delivery" are with linger 0.
-			cfg.Producer.Linger = 0
-			if batching {
-				bc := exporterhelper.NewDefaultBatchConfig()
-				bc.FlushTimeout = 50 * time.Millisecond
-				bc.MinSize = 2000
-				bc.MaxSize = 10000
-				cfg.QueueBatchConfig.Get().Batch = configoptional.Some(bc)
+			switch variant {
+			case "batch=off,linger=10ms": // the defaults before they changed
+				cfg.Producer.Linger = 10 * time.Millisecond
+				fallthrough
+			case "batch=off":
+				cfg.QueueBatchConfig.Get().Batch = configoptional.None[exporterhelper.BatchConfig]()
 			}
 			exp, tel := startExporterB(b, cfg)
 			threads := threadNames("bench", 16)

@@ -292,24 +292,30 @@ func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes
 		e.logger.Debug("Threads resyncing after dropped records.", zap.Strings("thread_ids", threads))
 		e.losses.add(threads)
 	}
-	if len(remaining) > 0 {
-		e.failedAttempts.Add(1)
-		e.logger.Debug("Kafka did not acknowledge some records; retrying them.",
-			zap.Int("unacknowledged", len(remaining)), zap.Int("records", len(r.records)), zap.Error(retry))
-		e.losses.add(threadsOf(remaining))
-		return &partialFailure{
-			remaining: newRecordsRequest(remaining),
-			failed:    len(remaining),
-			total:     len(r.records),
-			cause:     retry,
-		}
-	}
+	droppedErr := r.dropped
 	if len(dropped) > 0 {
 		cause := firstPerm
 		if cause == nil {
 			cause = errors.New("records failed after later records of their thread were acknowledged")
 		}
-		return consumererror.NewPermanent(fmt.Errorf("dashstream: %d of %d records dropped: %w", len(dropped), len(r.records), cause))
+		droppedErr = errors.Join(droppedErr, fmt.Errorf("dashstream: %d of %d records dropped: %w", len(dropped), len(r.records), cause))
+	}
+	if len(remaining) > 0 {
+		e.failedAttempts.Add(1)
+		e.logger.Debug("Kafka did not acknowledge some records; retrying them.",
+			zap.Int("unacknowledged", len(remaining)), zap.Int("records", len(r.records)), zap.Error(retry))
+		e.losses.add(threadsOf(remaining))
+		next := newRecordsRequest(remaining)
+		next.dropped = droppedErr
+		return &partialFailure{
+			remaining: next,
+			failed:    len(remaining),
+			total:     len(r.records),
+			cause:     retry,
+		}
+	}
+	if droppedErr != nil {
+		return consumererror.NewPermanent(droppedErr)
 	}
 	return nil
 }

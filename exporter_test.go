@@ -53,6 +53,28 @@ func settleHarness(t *testing.T) (*tracesExporter, *componenttest.Telemetry, fun
 	}
 }
 
+// A permanent drop in an attempt that also has records to retry must not be
+// forgotten when the retry succeeds: with the queue disabled the caller
+// would see success for a record that was neither delivered nor reported.
+// (With producer.linger 0 the oversized record's batch fails for good while
+// the next batches of its partition fail retryably; that was the flake of
+// TestQueueDisabledPermanentError.)
+func TestSettleKeepsEarlierDropsAcrossRetries(t *testing.T) {
+	e, tel, _ := settleHarness(t)
+	recs := []*translate.Record{testRecords(1, 8, "a", 1)[0], testRecords(1, 8, "big", 1)[0], testRecords(1, 8, "big", 2)[0]}
+	err := e.settle(t.Context(), newRecordsRequest(recs), []error{nil, sarama.ErrMessageSizeTooLarge, sarama.ErrOutOfOrderSequenceNumber})
+	pf, ok := errors.AsType[*partialFailure](err)
+	require.True(t, ok, "got %v", err)
+	require.Len(t, pf.remaining.records, 1)
+	// The retry delivers the rest: the request still ends in the drop.
+	err = e.settle(t.Context(), pf.remaining, []error{nil})
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err), "got %v", err)
+	assert.ErrorIs(t, err, sarama.ErrMessageSizeTooLarge)
+	assert.Equal(t, map[string]int64{lossOversize: 1}, sumByAttr(t, tel, "otelcol_dashstream_records_lost", "reason"),
+		"the drop is counted once")
+}
+
 func TestSettle(t *testing.T) {
 	retry := sarama.ErrNotLeaderForPartition
 	perm := sarama.ErrMessageSizeTooLarge

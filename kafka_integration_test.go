@@ -187,6 +187,11 @@ func TestOversizeRecordPermanent(t *testing.T) {
 	brokers := cluster.ListenAddrs()
 	cfg := testConfig(brokers)
 	cfg.FrameCompression.Enabled = false
+	// One request per call: the broker rejects a whole partition batch, so
+	// merged requests would take the other threads' records down with the
+	// oversized one (the reason producer.max_message_bytes must not exceed
+	// the broker's message.max.bytes).
+	cfg.QueueBatchConfig.Get().Batch = configoptional.None[exporterhelper.BatchConfig]()
 	exp, tel := startExporter(t, cfg, nil)
 
 	small := threadNames("small", 3)

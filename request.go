@@ -28,6 +28,11 @@ var (
 type recordsRequest struct {
 	records []*translate.Record
 	bytes   int
+	// dropped is what an earlier attempt of the request dropped for good:
+	// the request still ends in this permanent error once the records left
+	// for the retry are settled, so a caller waiting on it (queue disabled)
+	// learns of the loss even when the retry succeeds.
+	dropped error
 }
 
 func newRecordsRequest(records []*translate.Record) *recordsRequest {
