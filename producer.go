@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/kafka/configkafka"
@@ -131,7 +132,11 @@ type kafkaProducer struct {
 	mu     sync.Mutex
 	client sarama.Client
 	sp     sarama.SyncProducer
+	tail   *kafkaTail // what this producer read back (dedup.go)
 	closed bool
+
+	// deduplicated counts records skipped because Kafka already had them.
+	deduplicated atomic.Int64
 }
 
 func newKafkaProducer(brokers []string, conf *sarama.Config, logger *zap.Logger) *kafkaProducer {
@@ -157,7 +162,13 @@ func (p *kafkaProducer) connect() (sarama.SyncProducer, error) {
 		_ = client.Close()
 		return nil, fmt.Errorf("dashstream: creating Kafka producer: %w", err)
 	}
-	p.client, p.sp = client, sp
+	tail, err := newKafkaTail()
+	if err != nil {
+		_ = sp.Close()
+		_ = client.Close()
+		return nil, err
+	}
+	p.client, p.sp, p.tail = client, sp, tail
 	return sp, nil
 }
 
@@ -210,7 +221,7 @@ func (p *kafkaProducer) preflight(recs []*translate.Record) error {
 func (p *kafkaProducer) reset() {
 	p.mu.Lock()
 	sp, client := p.sp, p.client
-	p.sp, p.client = nil, nil
+	p.sp, p.client, p.tail = nil, nil, nil
 	p.mu.Unlock()
 	if sp != nil {
 		if err := sp.Close(); err != nil {
@@ -247,8 +258,24 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 			return fail(err)
 		}
 	}
-	msgs := make([]*sarama.ProducerMessage, len(recs))
+	p.mu.Lock()
+	client, tail := p.client, p.tail
+	p.mu.Unlock()
+	if client == nil || tail == nil {
+		return fail(errors.New("dashstream: producer not connected"))
+	}
+	delivered, err := tail.delivered(client, recs)
+	if err != nil {
+		p.reset()
+		return fail(err)
+	}
+	msgs := make([]*sarama.ProducerMessage, 0, len(recs))
+	skipped := 0
 	for i, r := range recs {
+		if delivered[i] {
+			skipped++ // outcome nil: Kafka has it
+			continue
+		}
 		m := &sarama.ProducerMessage{
 			Topic:    r.Topic,
 			Key:      sarama.ByteEncoder(r.Key),
@@ -261,7 +288,15 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 				m.Headers[j] = sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
 			}
 		}
-		msgs[i] = m
+		msgs = append(msgs, m)
+	}
+	if skipped > 0 {
+		p.deduplicated.Add(int64(skipped))
+		p.logger.Info("Skipped records Kafka already has (written before a restart or by an attempt whose outcome was lost).",
+			zap.Int("skipped", skipped), zap.Int("records", len(recs)))
+	}
+	if len(msgs) == 0 {
+		return outcomes
 	}
 	err = sp.SendMessages(msgs)
 	if err == nil {

@@ -1,0 +1,156 @@
+package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/dashstream/dashstreamexporter/dashstream"
+	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+)
+
+// Exactly once as consumers see it, across crashes and new producer ids.
+//
+// Kafka's idempotent producer drops a resent batch only within one producer
+// id. A record whose outcome was unknown — its request was in flight when
+// the collector was killed and comes back from the persistent queue, or an
+// attempt failed after the broker had written it and the retry runs on a
+// new producer — may already be in Kafka, and the DashFlow UI treats a
+// sequence it has already applied as out of order (it stops applying patches
+// until the next full state). So whenever a producer (and with it a producer
+// id) is created, before it sends a record to a partition it reads back
+// that partition's last dedupReadBack records, and it skips every record
+// whose thread already has that sequence, or a higher one, in Kafka.
+//
+// Why the tail is enough: only records of the one request in flight can be
+// written but unacknowledged (one queue consumer; the next request is taken
+// only once this one is settled), and a request holds at most the batch's
+// max_size records; everything before it was acknowledged, everything after
+// it was never sent. Per thread the records of a partition are in sequence
+// order, so the highest sequence found says which records are there.
+
+// dedupReadBack is how many records back from a partition's end the
+// producer looks: well above a request's largest size (batch max_size).
+const dedupReadBack = 4 * defaultBatchMaxRecords
+
+// dedupReadTimeout bounds reading one partition's tail.
+const dedupReadTimeout = 30 * time.Second
+
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// kafkaTail is what the producer read back since it was created: the
+// partitions it checked and, per thread, the highest sequence found.
+type kafkaTail struct {
+	mu      sync.Mutex // sends may run concurrently (sending_queue.num_consumers > 1)
+	checked map[topicPartition]bool
+	high    map[string]uint64
+	dec     *dashstream.Decoder
+}
+
+func newKafkaTail() (*kafkaTail, error) {
+	dec, err := dashstream.NewDecoder(dashstream.DecoderOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &kafkaTail{checked: map[topicPartition]bool{}, high: map[string]uint64{}, dec: dec}, nil
+}
+
+// delivered reports, per record, whether Kafka already has it, reading back
+// the tails of the partitions not checked yet.
+func (k *kafkaTail) delivered(client sarama.Client, recs []*translate.Record) ([]bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]bool, len(recs))
+	partitioners := map[string]sarama.Partitioner{}
+	counts := map[string]int32{}
+	for i, r := range recs {
+		n, ok := counts[r.Topic]
+		if !ok {
+			parts, err := client.Partitions(r.Topic)
+			if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+				counts[r.Topic] = 0 // nothing can be there yet
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("dashstream: partitions of %q: %w", r.Topic, err)
+			}
+			n = int32(len(parts))
+			counts[r.Topic] = n
+			partitioners[r.Topic] = sarama.NewConsistentCRCHashPartitioner(r.Topic)
+		}
+		if n == 0 {
+			continue
+		}
+		part, err := partitioners[r.Topic].Partition(&sarama.ProducerMessage{Topic: r.Topic, Key: sarama.ByteEncoder(r.Key)}, n)
+		if err != nil {
+			return nil, fmt.Errorf("dashstream: partition of a record of %q: %w", r.Topic, err)
+		}
+		tp := topicPartition{r.Topic, part}
+		if !k.checked[tp] {
+			if err := k.read(client, tp); err != nil {
+				return nil, err
+			}
+			k.checked[tp] = true
+		}
+		if high, ok := k.high[r.ThreadID]; ok && r.Sequence <= high {
+			out[i] = true
+		}
+	}
+	return out, nil
+}
+
+// read reads a partition's last dedupReadBack records and notes each
+// thread's highest sequence.
+func (k *kafkaTail) read(client sarama.Client, tp topicPartition) error {
+	newest, err := client.GetOffset(tp.topic, tp.partition, sarama.OffsetNewest)
+	if err != nil {
+		return fmt.Errorf("dashstream: newest offset of %s/%d: %w", tp.topic, tp.partition, err)
+	}
+	oldest, err := client.GetOffset(tp.topic, tp.partition, sarama.OffsetOldest)
+	if err != nil {
+		return fmt.Errorf("dashstream: oldest offset of %s/%d: %w", tp.topic, tp.partition, err)
+	}
+	start := max(oldest, newest-dedupReadBack)
+	if start >= newest {
+		return nil
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("dashstream: reading back %s/%d: %w", tp.topic, tp.partition, err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(tp.topic, tp.partition, start)
+	if err != nil {
+		return fmt.Errorf("dashstream: reading back %s/%d from %d: %w", tp.topic, tp.partition, start, err)
+	}
+	defer pc.Close()
+	deadline := time.NewTimer(dedupReadTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case m := <-pc.Messages():
+			if msg, err := k.dec.Decode(m.Value); err == nil {
+				// Records of other producers, or undecodable ones, say
+				// nothing about ours.
+				h := dashstream.HeaderOf(msg)
+				if thread := h.GetThreadId(); thread == string(m.Key) && h.GetSequence() > k.high[thread] {
+					k.high[thread] = h.GetSequence()
+				}
+			}
+			if m.Offset >= newest-1 {
+				return nil
+			}
+		case err := <-pc.Errors():
+			return fmt.Errorf("dashstream: reading back %s/%d: %w", tp.topic, tp.partition, err)
+		case <-deadline.C:
+			return fmt.Errorf("dashstream: reading back %s/%d: no record within %s", tp.topic, tp.partition, dedupReadTimeout)
+		}
+	}
+}
