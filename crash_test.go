@@ -125,7 +125,7 @@ func crashOnce(t *testing.T, round int) {
 	require.NoError(t, exp2.ConsumeTraces(t.Context(), stepTraces(threads, 4)))
 	want := delivered + inFlight + int(exp2.enqueued.Load())
 	recs := consumeAll(t, brokers, want) // exact: no record twice
-	r := streamCheck(t, recs)           // strictly increasing sequences per thread
+	r := streamCheck(t, recs)            // strictly increasing sequences per thread
 	for _, th := range threads {
 		requireFinalState(t, r, th, stateJSON(th, 4))
 	}
@@ -151,4 +151,3 @@ func copyDir(t *testing.T, src, dst string) {
 		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600))
 	}
 }
-
