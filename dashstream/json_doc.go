@@ -1,0 +1,857 @@
+package dashstream
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding"
+	"errors"
+	"hash"
+	"math"
+	"strings"
+)
+
+// A StateDoc is one state snapshot kept as text plus a structural index,
+// built so that the next snapshot costs what changed, not what it holds:
+//
+//   - raw is a private copy of the snapshot text as it arrived; the index
+//     records where every value of it starts and ends (offsets relative to
+//     the enclosing value, so an unchanged subtree keeps its index entry
+//     wherever it moves);
+//   - canon is the canonical text of the redacted state (CanonicalJSON),
+//     every indexed value knowing its span of it.
+//
+// Building the next StateDoc scans the new text against the previous one:
+// a value whose bytes equal the value at the same path before (same key,
+// same bytes) is the same subtree — its index entry, compact length,
+// redaction count and canonical text are reused without parsing it. Only
+// the values that differ are parsed, redacted and canonicalised. Arrays
+// that grew at the end share their unchanged prefix in one comparison.
+//
+// Every output equals what the tree-based path gives for the same texts:
+// DiffStateDocs equals Diff of the two parsed, redacted trees; Hash equals
+// StateHash; CompactJSON equals MarshalJSON; Redactions counts what
+// redacting the whole tree would. A StateDoc is immutable once built and is
+// not safe for concurrent builds that use it as the previous document.
+type StateDoc struct {
+	raw   string
+	root  docNode
+	canon []byte
+	hash  [32]byte
+	// mids are SHA-256 states after each midChunk bytes of canon, so a
+	// change late in the canonical text rehashes only what follows it.
+	mids     [][]byte
+	maxDepth int
+	red      StateRedactor
+	nodes    int // index entries, for MemSize
+}
+
+// StateRedactor hides secrets in state values (the translator's redaction
+// rules). Implementations must be deterministic: the same input always
+// gives the same output, which is what lets unchanged subtrees be reused.
+type StateRedactor interface {
+	// SecretKey reports whether a member's non-null value is replaced
+	// with Replacement.
+	SecretKey(key string) bool
+	// Replacement is the string that replaces a secret value.
+	Replacement() string
+	// RedactString returns s with credential-looking parts replaced, and
+	// how many were.
+	RedactString(s string) (string, int)
+	// RedactValue redacts a parsed value in place (members of secret keys,
+	// strings) and returns it (a string root is returned replaced) with the
+	// number of replacements.
+	RedactValue(v any) (any, int)
+}
+
+// Kinds of indexed values.
+const (
+	kindNull uint8 = iota
+	kindFalse
+	kindTrue
+	kindNumber
+	kindString
+	kindArray
+	kindObject
+	kindSecret // a member of a secret key: Replacement, whatever the raw value
+)
+
+// Node flags.
+const (
+	flagCompactRaw uint8 = 1 << iota // raw text equals the compact JSON
+	flagReused                       // copied from the previous document (src valid)
+)
+
+// docNode indexes one value. Offsets are relative to the enclosing value
+// (the root's to the document), lengths are exact.
+type docNode struct {
+	kind, flags uint8
+	off, n      int32 // raw span
+	coff, cn    int32 // canonical span
+	clen        int32 // compact JSON length
+	red         int32 // redactions in the subtree
+	src         int32 // when reused: absolute raw offset in the previous document
+	srcc        int32 // when reused: absolute canonical offset in the previous document
+	c           *docContainer
+}
+
+// docContainer holds the members of an object or the elements of an array.
+type docContainer struct {
+	keys  []string // objects: member keys (unescaped); duplicates resolved
+	kids  []docNode
+	order []int32        // objects: member indexes in canonical (UTF-16) key order
+	index map[string]int // objects with many members: key → index, built on demand
+}
+
+func (c *docContainer) find(key string) int {
+	if len(c.keys) > smallObject {
+		if c.index == nil {
+			c.index = make(map[string]int, len(c.keys))
+			for i, k := range c.keys {
+				c.index[k] = i
+			}
+		}
+		if i, ok := c.index[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, k := range c.keys {
+		if k == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// errStateNotObject: the snapshot is JSON but not an object.
+var errStateNotObject = errors.New("state is not a JSON object")
+
+// ErrStateNotObject is returned by BuildStateDoc for JSON that is not an
+// object.
+var ErrStateNotObject = errStateNotObject
+
+// midChunk is the spacing of saved SHA-256 states over the canonical text.
+const midChunk = 64 << 10
+
+// BuildStateDoc indexes raw (a JSON object), redacts it with red (nil: no
+// redaction), and canonicalises and hashes it, reusing whatever prev (nil:
+// none) already holds of it. Errors are those ParseJSONString reports for
+// the same text and limits, or ErrStateNotObject.
+func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) (*StateDoc, error) {
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	if len(raw) > math.MaxInt32/2 {
+		return nil, &JSONSyntaxError{Offset: math.MaxInt32 / 2, Msg: "input exceeds limit", Err: ErrJSONTooLarge}
+	}
+	if prev != nil && (prev.red != red || prev.maxDepth != maxDepth) {
+		prev = nil
+	}
+	d := &StateDoc{raw: cloneString(raw), maxDepth: maxDepth, red: red}
+	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red}
+	if prev != nil {
+		b.old = prev
+	}
+	b.p.skipSpace()
+	var oldRoot *docNode
+	if prev != nil {
+		oldRoot = &prev.root
+	}
+	oldRootAbs := 0
+	if oldRoot != nil {
+		oldRootAbs = int(oldRoot.off)
+	}
+	root, ok := b.value(oldRoot, oldRootAbs, 0, 0, "", false)
+	if ok {
+		b.p.skipSpace()
+		ok = b.p.i == len(b.p.s)
+	}
+	if !ok {
+		// Report exactly what the tree parser reports for this text.
+		if _, err := ParseJSONString(raw, ParseOptions{MaxDepth: maxDepth}); err != nil {
+			return nil, err
+		}
+		return nil, &JSONSyntaxError{Offset: b.p.i, Msg: "invalid state", Err: ErrInvalidJSON}
+	}
+	if root.kind != kindObject {
+		return nil, errStateNotObject
+	}
+	d.root = root
+	d.nodes = b.nodes
+	var oldCanon []byte
+	var oldMids [][]byte
+	if prev != nil {
+		oldCanon, oldMids = prev.canon, prev.mids
+	}
+	size := len(oldCanon)
+	if size == 0 {
+		size = len(raw)
+	}
+	b.canon = make([]byte, 0, size+size/16+64)
+	b.oldCanon = oldCanon
+	b.canonical(&d.root, int(d.root.off))
+	d.canon = b.canon
+	d.hash, d.mids = hashWithMids(d.canon, oldCanon, oldMids)
+	return d, nil
+}
+
+// cloneString copies s so the document does not pin the caller's memory.
+func cloneString(s string) string {
+	if s == "" {
+		return ""
+	}
+	return string([]byte(s))
+}
+
+// Hash is the state hash (SHA-256 of the canonical text), equal to
+// StateHash of the parsed, redacted state.
+func (d *StateDoc) Hash() [32]byte { return d.hash }
+
+// JSONLen is the length of the compact JSON text of the redacted state.
+func (d *StateDoc) JSONLen() int { return int(d.root.clen) }
+
+// Redactions is the number of values redaction replaced in the state.
+func (d *StateDoc) Redactions() int { return int(d.root.red) }
+
+// CanonicalJSON is the canonical text of the redacted state (shared: do
+// not modify).
+func (d *StateDoc) CanonicalJSON() []byte { return d.canon }
+
+// MemSize estimates the memory the document holds: its text, canonical
+// text and index.
+func (d *StateDoc) MemSize() int64 {
+	const nodeSize = 40 + 16 // docNode plus a key header on average
+	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(len(d.mids))*128
+}
+
+// Value returns the redacted state as a tree (for tests and tools; the
+// translator never needs it).
+func (d *StateDoc) Value() any { return d.materialize(&d.root, int(d.root.off)) }
+
+// CompactJSON returns the compact JSON text of the redacted state, equal
+// to MarshalJSON of the parsed, redacted tree. Values whose text already is
+// compact are copied from the snapshot text as they are.
+func (d *StateDoc) CompactJSON() []byte {
+	return d.appendCompact(make([]byte, 0, d.root.clen), &d.root, int(d.root.off))
+}
+
+func (d *StateDoc) appendCompact(dst []byte, nd *docNode, abs int) []byte {
+	if nd.flags&flagCompactRaw != 0 {
+		return append(dst, d.raw[abs:abs+int(nd.n)]...)
+	}
+	switch nd.kind {
+	case kindObject:
+		dst = append(dst, '{')
+		for i := range nd.c.kids {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendQuoted(dst, nd.c.keys[i])
+			dst = append(dst, ':')
+			k := &nd.c.kids[i]
+			dst = d.appendCompact(dst, k, abs+int(k.off))
+		}
+		return append(dst, '}')
+	case kindArray:
+		dst = append(dst, '[')
+		for i := range nd.c.kids {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			k := &nd.c.kids[i]
+			dst = d.appendCompact(dst, k, abs+int(k.off))
+		}
+		return append(dst, ']')
+	}
+	return AppendJSON(dst, d.materialize(nd, abs))
+}
+
+// materialize parses and redacts the value nd indexes at abs.
+func (d *StateDoc) materialize(nd *docNode, abs int) any {
+	if nd.kind == kindSecret {
+		return d.red.Replacement()
+	}
+	p := parser{s: d.raw[:abs+int(nd.n)], i: abs, maxDepth: d.maxDepth + 1, slabSize: 16}
+	v, err := p.value()
+	if err != nil {
+		return nil // indexed text always parses
+	}
+	if d.red != nil {
+		v, _ = d.red.RedactValue(v)
+	}
+	return v
+}
+
+// appendCanonicalLeaf writes the canonical text of a scalar or secret.
+func (d *StateDoc) appendCanonicalLeaf(dst []byte, nd *docNode, abs int) []byte {
+	raw := d.raw[abs : abs+int(nd.n)]
+	switch nd.kind {
+	case kindNull, kindFalse, kindTrue:
+		return append(dst, raw...)
+	case kindNumber:
+		return appendJSNumber(dst, Number(raw))
+	case kindSecret:
+		return appendQuoted(dst, d.red.Replacement())
+	case kindString:
+		if nd.flags&flagCompactRaw != 0 {
+			return append(dst, raw...) // canonical strings are compact strings
+		}
+	}
+	w := canonWriter{dst: dst}
+	w.value(d.materialize(nd, abs))
+	return w.dst
+}
+
+// docBuilder scans a new snapshot against the previous document.
+type docBuilder struct {
+	doc      *StateDoc
+	old      *StateDoc
+	p        parser
+	red      StateRedactor
+	nodes    int
+	scratch  []byte
+	canon    []byte
+	oldCanon []byte
+	idx      []int
+}
+
+// value indexes the value at b.p.i (whitespace skipped). old is the value
+// at the same path in the previous document (nil: none) and oldAbs its
+// absolute raw offset there; key is the member key ("" and member false
+// for array elements and the root). ok is false on any syntax or depth
+// error (the caller re-parses for the exact error).
+func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, member bool) (docNode, bool) {
+	b.p.skipSpace()
+	if b.p.i >= len(b.p.s) {
+		return docNode{}, false
+	}
+	start := b.p.i
+	c := b.p.s[start]
+	// Same bytes at the same path: the same value. Strings and containers
+	// end where their bytes say; numbers and literals are cheap to rescan.
+	if old != nil && (c == '"' || c == '{' || c == '[') && old.n > 0 {
+		end := start + int(old.n)
+		if end <= len(b.p.s) && b.p.s[start:end] == b.old.raw[oldAbs:end-start+oldAbs] && b.p.s[start] == b.old.raw[oldAbs] {
+			nd := *old
+			nd.off = int32(start - base)
+			nd.flags |= flagReused
+			nd.src = int32(oldAbs)
+			nd.srcc = int32(oldCabs)
+			b.p.i = end
+			b.nodes++
+			return nd, true
+		}
+	}
+	b.nodes++
+	if member && c != 'n' && b.red != nil && b.red.SecretKey(key) {
+		v, err := b.p.value()
+		if err != nil {
+			return docNode{}, false
+		}
+		nd := docNode{kind: kindSecret, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1}
+		rep := b.red.Replacement()
+		nd.clen = int32(quotedLen(rep))
+		if s, ok := v.(string); !ok || s != rep {
+			nd.red = 1
+		}
+		return nd, true
+	}
+	switch c {
+	case '{':
+		return b.object(old, oldAbs, oldCabs, base, start)
+	case '[':
+		return b.array(old, oldAbs, oldCabs, base, start)
+	}
+	// A scalar: parse, redact, measure.
+	v, err := b.p.value()
+	if err != nil {
+		return docNode{}, false
+	}
+	nd := docNode{off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1}
+	switch t := v.(type) {
+	case nil:
+		nd.kind = kindNull
+	case bool:
+		nd.kind = kindFalse
+		if t {
+			nd.kind = kindTrue
+		}
+	case Number:
+		nd.kind = kindNumber
+	case string:
+		nd.kind = kindString
+		if b.red != nil {
+			var r int
+			v, r = b.red.RedactString(t)
+			nd.red = int32(r)
+		}
+	}
+	b.scratch = AppendJSON(b.scratch[:0], v)
+	nd.clen = int32(len(b.scratch))
+	if string(b.scratch) == b.p.s[start:b.p.i] {
+		nd.flags |= flagCompactRaw
+	}
+	return nd, true
+}
+
+// reuseRun copies the leading kids of old that lie wholly inside the first
+// common bytes of the old and new container texts (with the byte after
+// each, so a number cannot continue), and moves the scan past them.
+func (b *docBuilder) reuseRun(old *docNode, oldAbs, oldCabs, start int, c *docContainer) (int, bool) {
+	if old == nil || old.c == nil || len(old.c.kids) == 0 {
+		return 0, false
+	}
+	oldText := b.old.raw[oldAbs : oldAbs+int(old.n)]
+	newText := b.p.s[start:]
+	l := commonPrefix(oldText, newText)
+	kids := old.c.kids
+	// Binary search: the last kid ending strictly before l.
+	lo, hi := 0, len(kids)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if int(kids[m].off+kids[m].n) < l {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	m := lo
+	if m == 0 {
+		return 0, false
+	}
+	c.kids = append(c.kids, kids[:m]...)
+	if old.c.keys != nil {
+		c.keys = append(c.keys, old.c.keys[:m]...)
+	}
+	for i := range c.kids[:m] {
+		k := &c.kids[i]
+		k.flags |= flagReused
+		k.src = int32(oldAbs) + k.off
+		k.srcc = int32(oldCabs) + k.coff
+	}
+	b.nodes += m
+	last := kids[m-1]
+	b.p.i = start + int(last.off+last.n)
+	return m, true
+}
+
+// commonPrefix returns the length of the longest common prefix of a and b,
+// comparing in growing blocks (memory speed for long equal runs).
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	i := 0
+	step := 64
+	for i < n {
+		s := min(step, n-i)
+		if a[i:i+s] == b[i:i+s] {
+			i += s
+			step *= 2
+			continue
+		}
+		if s <= 16 {
+			for i < n && a[i] == b[i] {
+				i++
+			}
+			return i
+		}
+		step = s / 2
+	}
+	return i
+}
+
+// commonPrefixBytes is commonPrefix for byte slices.
+func commonPrefixBytes(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	step := 64
+	for i < n {
+		s := min(step, n-i)
+		if bytes.Equal(a[i:i+s], b[i:i+s]) {
+			i += s
+			step *= 2
+			continue
+		}
+		if s <= 16 {
+			for i < n && a[i] == b[i] {
+				i++
+			}
+			return i
+		}
+		step = s / 2
+	}
+	return i
+}
+
+func (b *docBuilder) enter() bool {
+	b.p.depth++
+	return b.p.depth <= b.p.maxDepth
+}
+
+func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start int) (docNode, bool) {
+	if !b.enter() {
+		return docNode{}, false
+	}
+	c := &docContainer{}
+	if old != nil && old.kind != kindObject {
+		old = nil
+	}
+	b.p.i++ // '{'
+	sameKeys := old != nil
+	var dup bool
+	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c); ok {
+		if !b.afterMember('}') {
+			return docNode{}, false
+		}
+		if b.p.s[b.p.i-1] == '}' {
+			goto done
+		}
+	} else {
+		b.p.skipSpace()
+		if b.p.i < len(b.p.s) && b.p.s[b.p.i] == '}' {
+			b.p.i++
+			goto done
+		}
+	}
+	for {
+		b.p.skipSpace()
+		if b.p.i >= len(b.p.s) || b.p.s[b.p.i] != '"' {
+			return docNode{}, false
+		}
+		k, err := b.p.str()
+		if err != nil {
+			return docNode{}, false
+		}
+		b.p.skipSpace()
+		if b.p.i >= len(b.p.s) || b.p.s[b.p.i] != ':' {
+			return docNode{}, false
+		}
+		b.p.i++
+		var ok *docNode
+		okAbs, okCabs := 0, 0
+		aligned := false
+		if old != nil {
+			j := len(c.kids)
+			if sameKeys && j < len(old.c.keys) && old.c.keys[j] == k {
+				// The keys so far are the old ones in order, and those
+				// are unique: k cannot repeat one of them.
+				aligned = true
+			} else {
+				sameKeys = false
+				j = old.c.find(k)
+			}
+			if j >= 0 {
+				k = old.c.keys[j] // already owned: no reference into this text
+				ok = &old.c.kids[j]
+				okAbs = oldAbs + int(ok.off)
+				okCabs = oldCabs + int(ok.coff)
+			}
+		}
+		if ok == nil {
+			// Keys outlive this text when the object is reused later.
+			k = strings.Clone(k)
+		}
+		kid, good := b.value(ok, okAbs, okCabs, start, k, true)
+		if !good {
+			return docNode{}, false
+		}
+		j := -1
+		if !aligned {
+			j = findKey(c, k, len(c.kids))
+		}
+		if j >= 0 {
+			// Duplicate key: the last value wins at the first position.
+			c.kids[j] = kid
+			dup = true
+		} else {
+			c.keys = append(c.keys, k)
+			c.kids = append(c.kids, kid)
+		}
+		if !b.afterMember('}') {
+			return docNode{}, false
+		}
+		if b.p.s[b.p.i-1] == '}' {
+			break
+		}
+	}
+done:
+	b.p.depth--
+	if old != nil && sameKeys && len(c.keys) == len(old.c.keys) && !dup {
+		c.order = old.c.order
+	}
+	nd := docNode{kind: kindObject, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1, c: c}
+	n := 2 + len(c.keys)
+	if len(c.keys) > 1 {
+		n += len(c.keys) - 1
+	}
+	compact := !dup
+	for i := range c.kids {
+		k := &c.kids[i]
+		n += quotedLen(c.keys[i]) + int(k.clen)
+		nd.red += k.red
+		if k.flags&flagCompactRaw == 0 {
+			compact = false
+		}
+	}
+	nd.clen = int32(n)
+	if compact && n == int(nd.n) && keysMatchRaw(b.p.s[start:b.p.i], c) {
+		nd.flags |= flagCompactRaw
+	}
+	return nd, true
+}
+
+// keysMatchRaw checks that every key is written in text exactly as the
+// compact form writes it, right before the ':' of its value.
+func keysMatchRaw(text string, c *docContainer) bool {
+	for i := range c.kids {
+		k := &c.kids[i]
+		key := c.keys[i]
+		if quotedLen(key) != len(key)+2 {
+			return false
+		}
+		at := int(k.off) - 2 - len(key) - 1
+		if at < 0 || text[at] != '"' || text[at+1:at+1+len(key)] != key || text[at+1+len(key)] != '"' || text[at+2+len(key)] != ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// findKey returns the index of key among the first n members of c, or -1.
+func findKey(c *docContainer, key string, n int) int {
+	if n > 32 {
+		if c.index == nil || len(c.index) != n {
+			c.index = make(map[string]int, n)
+			for i, k := range c.keys[:n] {
+				c.index[k] = i
+			}
+		}
+		i, ok := c.index[key]
+		if ok {
+			return i
+		}
+		c.index[key] = n // the caller appends key at n
+		return -1
+	}
+	for i, k := range c.keys[:n] {
+		if k == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// afterMember consumes the separator after a member or element: ',' or
+// the closing byte.
+func (b *docBuilder) afterMember(closing byte) bool {
+	b.p.skipSpace()
+	if b.p.i >= len(b.p.s) {
+		return false
+	}
+	c := b.p.s[b.p.i]
+	b.p.i++
+	return c == ',' || c == closing
+}
+
+func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start int) (docNode, bool) {
+	if !b.enter() {
+		return docNode{}, false
+	}
+	c := &docContainer{}
+	if old != nil && old.kind != kindArray {
+		old = nil
+	}
+	b.p.i++ // '['
+	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c); ok {
+		if !b.afterMember(']') {
+			return docNode{}, false
+		}
+		if b.p.s[b.p.i-1] == ']' {
+			goto done
+		}
+	} else {
+		b.p.skipSpace()
+		if b.p.i < len(b.p.s) && b.p.s[b.p.i] == ']' {
+			b.p.i++
+			goto done
+		}
+	}
+	for {
+		var ok *docNode
+		okAbs, okCabs := 0, 0
+		if old != nil && len(c.kids) < len(old.c.kids) {
+			ok = &old.c.kids[len(c.kids)]
+			okAbs = oldAbs + int(ok.off)
+			okCabs = oldCabs + int(ok.coff)
+		}
+		kid, good := b.value(ok, okAbs, okCabs, start, "", false)
+		if !good {
+			return docNode{}, false
+		}
+		c.kids = append(c.kids, kid)
+		if !b.afterMember(']') {
+			return docNode{}, false
+		}
+		if b.p.s[b.p.i-1] == ']' {
+			break
+		}
+	}
+done:
+	b.p.depth--
+	nd := docNode{kind: kindArray, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1, c: c}
+	n := 2
+	if len(c.kids) > 1 {
+		n += len(c.kids) - 1
+	}
+	compact := true
+	for i := range c.kids {
+		k := &c.kids[i]
+		n += int(k.clen)
+		nd.red += k.red
+		if k.flags&flagCompactRaw == 0 {
+			compact = false
+		}
+	}
+	nd.clen = int32(n)
+	if compact && n == int(nd.n) {
+		nd.flags |= flagCompactRaw
+	}
+	return nd, true
+}
+
+// canonical appends the canonical text of nd (at raw offset abs) to
+// b.canon and records its span; a reused value copies its old canonical
+// text. The caller turns nd.coff into an offset relative to its own.
+func (b *docBuilder) canonical(nd *docNode, abs int) {
+	start := len(b.canon)
+	if nd.flags&flagReused != 0 {
+		b.canon = append(b.canon, b.oldCanon[nd.srcc:nd.srcc+nd.cn]...)
+		nd.coff = int32(start)
+		return
+	}
+	switch nd.kind {
+	case kindObject:
+		c := nd.c
+		if c.order == nil {
+			b.idx = b.idx[:0]
+			for i := range c.keys {
+				b.idx = append(b.idx, i)
+			}
+			sortKeys(b.idx, c.keys)
+			c.order = make([]int32, len(b.idx))
+			for i, j := range b.idx {
+				c.order[i] = int32(j)
+			}
+		}
+		b.canon = append(b.canon, '{')
+		for j, i := range c.order {
+			if j > 0 {
+				b.canon = append(b.canon, ',')
+			}
+			b.canon = appendQuoted(b.canon, c.keys[i])
+			b.canon = append(b.canon, ':')
+			b.kid(nd, int(i), abs, start)
+		}
+		b.canon = append(b.canon, '}')
+	case kindArray:
+		c := nd.c
+		b.canon = append(b.canon, '[')
+		for i := 0; i < len(c.kids); i++ {
+			if i > 0 {
+				b.canon = append(b.canon, ',')
+			}
+			// A run of reused elements whose old canonical texts were
+			// contiguous is copied at once.
+			k := &c.kids[i]
+			if k.flags&flagReused != 0 {
+				j := i + 1
+				end := k.srcc + k.cn
+				for j < len(c.kids) {
+					n := &c.kids[j]
+					if n.flags&flagReused == 0 || n.srcc != end+1 {
+						break
+					}
+					end = n.srcc + n.cn
+					j++
+				}
+				if j > i+1 {
+					at := len(b.canon)
+					b.canon = append(b.canon, b.oldCanon[k.srcc:end]...)
+					for m := i; m < j; m++ {
+						n := &c.kids[m]
+						n.coff = int32(at-start) + (n.srcc - k.srcc)
+					}
+					i = j - 1
+					continue
+				}
+			}
+			b.kid(nd, i, abs, start)
+		}
+		b.canon = append(b.canon, ']')
+	default:
+		b.canon = b.doc.appendCanonicalLeaf(b.canon, nd, abs)
+	}
+	nd.coff = int32(start)
+	nd.cn = int32(len(b.canon) - start)
+}
+
+// kid writes the canonical text of member i of nd, whose canonical text
+// starts at parentStart.
+func (b *docBuilder) kid(nd *docNode, i, abs, parentStart int) {
+	k := &nd.c.kids[i]
+	b.canonical(k, abs+int(k.off))
+	k.coff -= int32(parentStart)
+}
+
+// hashWithMids hashes canon, resuming from the newest saved state of the
+// previous canonical text that lies inside the prefix both texts share.
+func hashWithMids(canon, oldCanon []byte, oldMids [][]byte) ([32]byte, [][]byte) {
+	var sum [32]byte
+	if len(canon) < midChunk {
+		sum = sha256.Sum256(canon)
+		return sum, nil
+	}
+	common := 0
+	if len(oldMids) > 0 {
+		common = commonPrefixBytes(oldCanon, canon)
+	}
+	keep := min(common/midChunk, len(oldMids))
+	h := sha256.New()
+	mids := make([][]byte, 0, len(canon)/midChunk)
+	mids = append(mids, oldMids[:keep]...)
+	pos := 0
+	if keep > 0 {
+		if err := unmarshalHash(h, oldMids[keep-1]); err == nil {
+			pos = keep * midChunk
+		} else {
+			mids = mids[:0]
+		}
+	}
+	for pos+midChunk <= len(canon) {
+		_, _ = h.Write(canon[pos : pos+midChunk])
+		pos += midChunk
+		mids = append(mids, marshalHash(h))
+	}
+	_, _ = h.Write(canon[pos:])
+	h.Sum(sum[:0])
+	return sum, mids
+}
+
+func marshalHash(h hash.Hash) []byte {
+	m, ok := h.(encoding.BinaryMarshaler)
+	if !ok {
+		return nil
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func unmarshalHash(h hash.Hash, state []byte) error {
+	u, ok := h.(encoding.BinaryUnmarshaler)
+	if !ok || state == nil {
+		return errors.New("hash state not restorable")
+	}
+	return u.UnmarshalBinary(state)
+}
