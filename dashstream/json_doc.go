@@ -99,6 +99,10 @@ type docContainer struct {
 	keys  []string // objects: member keys (unescaped); duplicates resolved
 	kids  []docNode
 	order []int32        // objects: member indexes in canonical (UTF-16) key order
+	qlen  []int32        // objects: quoted (compact) length of each key
+	// keysRaw: every key is written in the text exactly as the compact
+	// form writes it, directly followed by ':'.
+	keysRaw bool
 	index map[string]int // objects with many members: key → index, built on demand
 }
 
@@ -131,11 +135,13 @@ var errStateNotObject = errors.New("state is not a JSON object")
 var ErrStateNotObject = errStateNotObject
 
 // midChunk is the spacing of saved SHA-256 states over the canonical text.
-const midChunk = 64 << 10
+const midChunk = 8 << 10
 
 // BuildStateDoc indexes raw (a JSON object), redacts it with red (nil: no
 // redaction), and canonicalises and hashes it, reusing whatever prev (nil:
-// none) already holds of it. Errors are those ParseJSONString reports for
+// none) already holds of it. The document keeps raw itself, not a copy: a
+// span attribute's string is its own allocation, so this holds exactly
+// the snapshot's bytes (copy raw first if it is part of something larger). Errors are those ParseJSONString reports for
 // the same text and limits, or ErrStateNotObject.
 func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) (*StateDoc, error) {
 	if maxDepth <= 0 {
@@ -147,7 +153,7 @@ func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) 
 	if prev != nil && (prev.red != red || prev.maxDepth != maxDepth) {
 		prev = nil
 	}
-	d := &StateDoc{raw: cloneString(raw), maxDepth: maxDepth, red: red}
+	d := &StateDoc{raw: raw, maxDepth: maxDepth, red: red}
 	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red}
 	if prev != nil {
 		b.old = prev
@@ -193,14 +199,6 @@ func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) 
 	d.canon = b.canon
 	d.hash, d.mids = hashWithMids(d.canon, oldCanon, oldMids)
 	return d, nil
-}
-
-// cloneString copies s so the document does not pin the caller's memory.
-func cloneString(s string) string {
-	if s == "" {
-		return ""
-	}
-	return string([]byte(s))
 }
 
 // Hash is the state hash (SHA-256 of the canonical text), equal to
@@ -435,6 +433,38 @@ func (b *docBuilder) reuseRun(old *docNode, oldAbs, oldCabs, start int, c *docCo
 	return m, true
 }
 
+// reuseRest is called right after a changed member or element that sits
+// at the same index as in the old container: when the rest of the old
+// container's text follows unchanged, the remaining old members are taken
+// in bulk (shifted) and the scan moves past the container's end.
+func (b *docBuilder) reuseRest(old *docNode, oldAbs, oldCabs, start int, c *docContainer) bool {
+	j := len(c.kids) - 1
+	if old == nil || j+1 >= len(old.c.kids) {
+		return false
+	}
+	last := &old.c.kids[j]
+	oldAfter := int(last.off + last.n)
+	rest := b.old.raw[oldAbs+oldAfter : oldAbs+int(old.n)]
+	pos := b.p.i
+	if len(b.p.s)-pos < len(rest) || b.p.s[pos:pos+len(rest)] != rest {
+		return false
+	}
+	delta := int32(pos - start - oldAfter)
+	for _, k := range old.c.kids[j+1:] {
+		k.flags |= flagReused
+		k.src = int32(oldAbs) + k.off
+		k.srcc = int32(oldCabs) + k.coff
+		k.off += delta
+		c.kids = append(c.kids, k)
+	}
+	if old.c.keys != nil {
+		c.keys = append(c.keys, old.c.keys[j+1:]...)
+	}
+	b.nodes += len(old.c.kids) - j - 1
+	b.p.i = pos + len(rest)
+	return true
+}
+
 // commonPrefix returns the length of the longest common prefix of a and b,
 // comparing in growing blocks (memory speed for long equal runs).
 func commonPrefix(a, b string) int {
@@ -491,14 +521,20 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start int) (doc
 	if !b.enter() {
 		return docNode{}, false
 	}
-	c := &docContainer{}
 	if old != nil && old.kind != kindObject {
 		old = nil
+	}
+	c := &docContainer{}
+	if old != nil {
+		c.kids = make([]docNode, 0, len(old.c.kids)+1)
+		c.keys = make([]string, 0, len(old.c.kids)+1)
 	}
 	b.p.i++ // '{'
 	sameKeys := old != nil
 	var dup bool
+	keysOK, bulk := true, false
 	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c); ok {
+		bulk = true
 		if !b.afterMember('}') {
 			return docNode{}, false
 		}
@@ -517,9 +553,13 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start int) (doc
 		if b.p.i >= len(b.p.s) || b.p.s[b.p.i] != '"' {
 			return docNode{}, false
 		}
+		keyStart := b.p.i
 		k, err := b.p.str()
 		if err != nil {
 			return docNode{}, false
+		}
+		if keysOK && (b.p.i-keyStart != len(k)+2 || b.p.i >= len(b.p.s) || b.p.s[b.p.i] != ':' || quotedLen(k) != len(k)+2) {
+			keysOK = false // escapes (the decoded key is shorter) or spaces
 		}
 		b.p.skipSpace()
 		if b.p.i >= len(b.p.s) || b.p.s[b.p.i] != ':' {
@@ -565,6 +605,10 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start int) (doc
 		} else {
 			c.keys = append(c.keys, k)
 			c.kids = append(c.kids, kid)
+			if aligned && kid.flags&flagReused == 0 && b.reuseRest(old, oldAbs, oldCabs, start, c) {
+				bulk = true
+				goto done
+			}
 		}
 		if !b.afterMember('}') {
 			return docNode{}, false
@@ -576,8 +620,14 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start int) (doc
 done:
 	b.p.depth--
 	if old != nil && sameKeys && len(c.keys) == len(old.c.keys) && !dup {
-		c.order = old.c.order
+		c.order, c.qlen = old.c.order, old.c.qlen
+	} else {
+		c.qlen = make([]int32, len(c.keys))
+		for i, k := range c.keys {
+			c.qlen[i] = int32(quotedLen(k))
+		}
 	}
+	c.keysRaw = keysOK && !dup && (!bulk || old.c.keysRaw)
 	nd := docNode{kind: kindObject, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1, c: c}
 	n := 2 + len(c.keys)
 	if len(c.keys) > 1 {
@@ -586,34 +636,17 @@ done:
 	compact := !dup
 	for i := range c.kids {
 		k := &c.kids[i]
-		n += quotedLen(c.keys[i]) + int(k.clen)
+		n += int(c.qlen[i]) + int(k.clen)
 		nd.red += k.red
 		if k.flags&flagCompactRaw == 0 {
 			compact = false
 		}
 	}
 	nd.clen = int32(n)
-	if compact && n == int(nd.n) && keysMatchRaw(b.p.s[start:b.p.i], c) {
+	if compact && n == int(nd.n) && c.keysRaw {
 		nd.flags |= flagCompactRaw
 	}
 	return nd, true
-}
-
-// keysMatchRaw checks that every key is written in text exactly as the
-// compact form writes it, right before the ':' of its value.
-func keysMatchRaw(text string, c *docContainer) bool {
-	for i := range c.kids {
-		k := &c.kids[i]
-		key := c.keys[i]
-		if quotedLen(key) != len(key)+2 {
-			return false
-		}
-		at := int(k.off) - 2 - len(key) - 1
-		if at < 0 || text[at] != '"' || text[at+1:at+1+len(key)] != key || text[at+1+len(key)] != '"' || text[at+2+len(key)] != ':' {
-			return false
-		}
-	}
-	return true
 }
 
 // findKey returns the index of key among the first n members of c, or -1.
@@ -656,9 +689,12 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start int) (docN
 	if !b.enter() {
 		return docNode{}, false
 	}
-	c := &docContainer{}
 	if old != nil && old.kind != kindArray {
 		old = nil
+	}
+	c := &docContainer{}
+	if old != nil {
+		c.kids = make([]docNode, 0, len(old.c.kids)+len(old.c.kids)/8+1)
 	}
 	b.p.i++ // '['
 	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c); ok {
@@ -688,6 +724,9 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start int) (docN
 			return docNode{}, false
 		}
 		c.kids = append(c.kids, kid)
+		if ok != nil && kid.flags&flagReused == 0 && b.reuseRest(old, oldAbs, oldCabs, start, c) {
+			goto done
+		}
 		if !b.afterMember(']') {
 			return docNode{}, false
 		}
@@ -743,9 +782,35 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 			}
 		}
 		b.canon = append(b.canon, '{')
-		for j, i := range c.order {
+		for j := 0; j < len(c.order); j++ {
 			if j > 0 {
 				b.canon = append(b.canon, ',')
+			}
+			i := c.order[j]
+			k := &c.kids[i]
+			if k.flags&flagReused != 0 {
+				// A reused member was written `"key":value` in the old
+				// canonical text; members that were next to each other
+				// there are copied at once.
+				first := int(k.srcc) - int(c.qlen[i]) - 1
+				end := int(k.srcc + k.cn)
+				m := j + 1
+				for m < len(c.order) {
+					n := &c.kids[c.order[m]]
+					if n.flags&flagReused == 0 || int(n.srcc)-int(c.qlen[c.order[m]])-1 != end+1 {
+						break
+					}
+					end = int(n.srcc + n.cn)
+					m++
+				}
+				at := len(b.canon)
+				b.canon = append(b.canon, b.oldCanon[first:end]...)
+				for q := j; q < m; q++ {
+					n := &c.kids[c.order[q]]
+					n.coff = int32(at-start) + n.srcc - int32(first)
+				}
+				j = m - 1
+				continue
 			}
 			b.canon = appendQuoted(b.canon, c.keys[i])
 			b.canon = append(b.canon, ':')

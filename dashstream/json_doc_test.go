@@ -466,3 +466,49 @@ func (g *stateGen) corrupt(s string) string {
 		return s + "}"
 	}
 }
+
+// TestStateDocHashVectors: the UI's vectors hold for indexed documents,
+// built fresh, against the previous vector's document, and against an
+// earlier copy of themselves (everything reused).
+func TestStateDocHashVectors(t *testing.T) {
+	vectors := loadVectors(t, sharedOrLocalVectors(t))
+	objects := 0
+	var prev *StateDoc
+	for _, vec := range vectors {
+		if len(vec.StateJSON) == 0 || strings.TrimSpace(vec.StateJSON)[0] != '{' {
+			continue
+		}
+		objects++
+		first, err := BuildStateDoc(vec.StateJSON, prev, nil, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", vec.Name, err)
+		}
+		again, err := BuildStateDoc(vec.StateJSON, first, nil, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", vec.Name, err)
+		}
+		for _, d := range []*StateDoc{first, again} {
+			if string(d.CanonicalJSON()) != vec.Canonical {
+				t.Fatalf("%s: canonical\n got %s\nwant %s", vec.Name, d.CanonicalJSON(), vec.Canonical)
+			}
+			sum := d.Hash()
+			if h := fmt.Sprintf("%x", sum[:]); h != vec.SHA256Hex {
+				t.Errorf("%s: hash %s, want %s", vec.Name, h, vec.SHA256Hex)
+			}
+		}
+		if p := DiffStateDocs(first, again); len(p) != 0 {
+			t.Errorf("%s: a document differs from itself: %v", vec.Name, p)
+		}
+		prev = again
+	}
+	if objects < 20 {
+		t.Fatalf("only %d object vectors", objects)
+	}
+}
+
+func sharedOrLocalVectors(t *testing.T) string {
+	if p := sharedVectorPath(t); fileExists(p) {
+		return p
+	}
+	return "testdata/" + vectorFile
+}

@@ -84,13 +84,17 @@ func (d *docDiffer) diffObject(o *docNode, oAbs int, n *docNode, nAbs int) int {
 		if j >= len(nc.keys) || nc.keys[j] != k {
 			j = nc.find(k)
 		}
-		d.path = appendPointerToken(d.path[:base], k)
 		if j < 0 {
+			d.path = appendPointerToken(d.path[:base], k)
 			cost += d.emit(OpRemove, nil)
 			continue
 		}
 		matched++
 		ok, nk := &oc.kids[i], &nc.kids[j]
+		if d.same(ok, oAbs+int(ok.off), nk, nAbs+int(nk.off)) {
+			continue // no operations: the path is not even needed
+		}
+		d.path = appendPointerToken(d.path[:base], k)
 		cost += d.diff(ok, oAbs+int(ok.off), nk, nAbs+int(nk.off))
 	}
 	if matched < len(nc.keys) {
