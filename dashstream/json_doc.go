@@ -98,12 +98,12 @@ type docNode struct {
 type docContainer struct {
 	keys  []string // objects: member keys (unescaped); duplicates resolved
 	kids  []docNode
-	order []int32        // objects: member indexes in canonical (UTF-16) key order
-	qlen  []int32        // objects: quoted (compact) length of each key
+	order []int32 // objects: member indexes in canonical (UTF-16) key order
+	qlen  []int32 // objects: quoted (compact) length of each key
 	// keysRaw: every key is written in the text exactly as the compact
 	// form writes it, directly followed by ':'.
 	keysRaw bool
-	index map[string]int // objects with many members: key → index, built on demand
+	index   map[string]int // objects with many members: key → index, built on demand
 }
 
 func (c *docContainer) find(key string) int {
