@@ -2,6 +2,7 @@ package translate
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"syscall"
@@ -257,6 +258,19 @@ func BenchmarkTranslateNodeSpan1MiBOneField(b *testing.B) {
 func BenchmarkStateCostCurve(b *testing.B) {
 	for _, kib := range []int{1, 4, 16, 64, 256, 1024} {
 		msgs, n := benchMessages(min(kib<<10, benchMiB))
+		b.Run(fmt.Sprintf("floor=copy+SHA-256/size=%dKiB", kib), func(b *testing.B) {
+			// What no incremental scheme avoids when the change sorts
+			// first: one copy of the canonical text and its SHA-256.
+			src := []byte(`{"counter":1,"messages":` + msgs + `}`)
+			b.ReportAllocs()
+			c0 := cpuNanos()
+			for i := 0; i < b.N; i++ {
+				dst := append([]byte(nil), src...)
+				sum := sha256.Sum256(dst)
+				src[0] = sum[0] | '{'
+			}
+			b.ReportMetric(float64(cpuNanos()-c0)/float64(b.N), "cpu-ns/span")
+		})
 		b.Run(fmt.Sprintf("change=field/size=%dKiB", kib), func(b *testing.B) {
 			benchStates(b, 4, func(step int) string {
 				return `{"counter":` + fmt.Sprint(step) + `,"messages":` + msgs + `}`
