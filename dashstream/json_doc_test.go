@@ -512,3 +512,21 @@ func sharedOrLocalVectors(t *testing.T) string {
 	}
 	return "testdata/" + vectorFile
 }
+
+// FuzzStateDoc: for any pair of texts, the indexed path (the second built
+// against the first) agrees with the tree path on errors, compact text,
+// canonical text, hash, redaction count and patch.
+func FuzzStateDoc(f *testing.F) {
+	f.Add(`{"a":1,"b":[1,2,3]}`, `{"a":2,"b":[1,2,3,4]}`)
+	f.Add(`{"messages":[{"role":"user","content":"hi"}],"n":1}`, `{"n":1.0, "messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"sk-abc"}]}`)
+	f.Add(`{"password":"x","k":{"api_token":[1]}}`, `{"password":{"y":1},"k":{"api_token":null}}`)
+	f.Add(`{"s":"\ud800","😀":1,"\ue000":2}`, `{"\ue000":2,"😀":1,"s":"\udc00"}`)
+	f.Add(`{"a":1,"a":2}`, `{"a":2}`)
+	f.Add(`{"n":12345678901234567890,"m":1e400}`, `{"n":12345678901234567891,"m":-0}`)
+	f.Add(`{"a":[1,2,3]}`, `{"a":[1,2,3`)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		red := testRedactor{}
+		prev, prevTree := checkDoc(t, 0, a, "", nil, nil, red)
+		checkDoc(t, 1, b, a, prev, prevTree, red)
+	})
+}
