@@ -167,7 +167,7 @@ func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) 
 	if oldRoot != nil {
 		oldRootAbs = int(oldRoot.off)
 	}
-	root, ok := b.value(oldRoot, oldRootAbs, 0, 0, "", false)
+	root, ok := b.value(oldRoot, oldRootAbs, 0, 0, "", false, 0)
 	if ok {
 		b.p.skipSpace()
 		ok = b.p.i == len(b.p.s)
@@ -318,18 +318,29 @@ type docBuilder struct {
 // absolute raw offset there; key is the member key ("" and member false
 // for array elements and the root). ok is false on any syntax or depth
 // error (the caller re-parses for the exact error).
-func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, member bool) (docNode, bool) {
+//
+// lim is how many bytes from base the new text is known to equal the old
+// container's text (base and the old container start at the same place):
+// a value that starts at its old offset inside that run is known equal for
+// the rest of the run, so no byte is compared twice.
+func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, member bool, lim int) (docNode, bool) {
 	b.p.skipSpace()
 	if b.p.i >= len(b.p.s) {
 		return docNode{}, false
 	}
 	start := b.p.i
 	c := b.p.s[start]
+	common := 0
 	// Same bytes at the same path: the same value. Strings and containers
 	// end where their bytes say; numbers and literals are cheap to rescan.
 	if old != nil && (c == '"' || c == '{' || c == '[') && old.n > 0 {
-		end := start + int(old.n)
-		if end <= len(b.p.s) && b.p.s[start:end] == b.old.raw[oldAbs:end-start+oldAbs] && b.p.s[start] == b.old.raw[oldAbs] {
+		known := 0
+		if rel := start - base; rel == int(old.off) && lim > rel {
+			known = lim - rel
+		}
+		common = commonPrefixFrom(b.old.raw[oldAbs:oldAbs+int(old.n)], b.p.s[start:], known)
+		if common == int(old.n) {
+			end := start + common
 			nd := *old
 			nd.off = int32(start - base)
 			nd.flags |= flagReused
@@ -356,9 +367,9 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 	}
 	switch c {
 	case '{':
-		return b.object(old, oldAbs, oldCabs, base, start)
+		return b.object(old, oldAbs, oldCabs, base, start, common)
 	case '[':
-		return b.array(old, oldAbs, oldCabs, base, start)
+		return b.array(old, oldAbs, oldCabs, base, start, common)
 	}
 	// A scalar: parse, redact, measure.
 	v, err := b.p.value()
@@ -395,13 +406,10 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 // reuseRun copies the leading kids of old that lie wholly inside the first
 // common bytes of the old and new container texts (with the byte after
 // each, so a number cannot continue), and moves the scan past them.
-func (b *docBuilder) reuseRun(old *docNode, oldAbs, oldCabs, start int, c *docContainer) (int, bool) {
+func (b *docBuilder) reuseRun(old *docNode, oldAbs, oldCabs, start int, c *docContainer, l int) (int, bool) {
 	if old == nil || old.c == nil || len(old.c.kids) == 0 {
 		return 0, false
 	}
-	oldText := b.old.raw[oldAbs : oldAbs+int(old.n)]
-	newText := b.p.s[start:]
-	l := commonPrefix(oldText, newText)
 	kids := old.c.kids
 	// Binary search: the last kid ending strictly before l.
 	lo, hi := 0, len(kids)
@@ -465,11 +473,12 @@ func (b *docBuilder) reuseRest(old *docNode, oldAbs, oldCabs, start int, c *docC
 	return true
 }
 
-// commonPrefix returns the length of the longest common prefix of a and b,
-// comparing in growing blocks (memory speed for long equal runs).
-func commonPrefix(a, b string) int {
+// commonPrefixFrom returns the length of the longest common prefix of a
+// and b, which share at least their first from bytes, comparing in growing
+// blocks (memory speed for long equal runs).
+func commonPrefixFrom(a, b string, from int) int {
 	n := min(len(a), len(b))
-	i := 0
+	i := min(from, n)
 	step := 64
 	for i < n {
 		s := min(step, n-i)
@@ -517,7 +526,7 @@ func (b *docBuilder) enter() bool {
 	return b.p.depth <= b.p.maxDepth
 }
 
-func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start int) (docNode, bool) {
+func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common int) (docNode, bool) {
 	if !b.enter() {
 		return docNode{}, false
 	}
@@ -533,7 +542,7 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start int) (doc
 	sameKeys := old != nil
 	var dup bool
 	keysOK, bulk := true, false
-	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c); ok {
+	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c, common); ok {
 		bulk = true
 		if !b.afterMember('}') {
 			return docNode{}, false
@@ -590,7 +599,7 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start int) (doc
 			// Keys outlive this text when the object is reused later.
 			k = strings.Clone(k)
 		}
-		kid, good := b.value(ok, okAbs, okCabs, start, k, true)
+		kid, good := b.value(ok, okAbs, okCabs, start, k, true, common)
 		if !good {
 			return docNode{}, false
 		}
@@ -685,7 +694,7 @@ func (b *docBuilder) afterMember(closing byte) bool {
 	return c == ',' || c == closing
 }
 
-func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start int) (docNode, bool) {
+func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common int) (docNode, bool) {
 	if !b.enter() {
 		return docNode{}, false
 	}
@@ -697,7 +706,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start int) (docN
 		c.kids = make([]docNode, 0, len(old.c.kids)+len(old.c.kids)/8+1)
 	}
 	b.p.i++ // '['
-	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c); ok {
+	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c, common); ok {
 		if !b.afterMember(']') {
 			return docNode{}, false
 		}
@@ -719,7 +728,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start int) (docN
 			okAbs = oldAbs + int(ok.off)
 			okCabs = oldCabs + int(ok.coff)
 		}
-		kid, good := b.value(ok, okAbs, okCabs, start, "", false)
+		kid, good := b.value(ok, okAbs, okCabs, start, "", false, common)
 		if !good {
 			return docNode{}, false
 		}
