@@ -197,7 +197,7 @@ func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) 
 	b.oldCanon = oldCanon
 	b.canonical(&d.root, int(d.root.off))
 	d.canon = b.canon
-	d.hash, d.mids = hashWithMids(d.canon, oldCanon, oldMids)
+	d.hash, d.mids = hashWithMids(d.canon, b.eq, oldMids)
 	return d, nil
 }
 
@@ -310,6 +310,7 @@ type docBuilder struct {
 	scratch  []byte
 	canon    []byte
 	oldCanon []byte
+	eq       int // canon[:eq] == oldCanon[:eq]
 	idx      []int
 }
 
@@ -772,7 +773,7 @@ done:
 func (b *docBuilder) canonical(nd *docNode, abs int) {
 	start := len(b.canon)
 	if nd.flags&flagReused != 0 {
-		b.canon = append(b.canon, b.oldCanon[nd.srcc:nd.srcc+nd.cn]...)
+		b.copyOld(int(nd.srcc), int(nd.srcc+nd.cn))
 		nd.coff = int32(start)
 		return
 	}
@@ -790,10 +791,10 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 				c.order[i] = int32(j)
 			}
 		}
-		b.canon = append(b.canon, '{')
+		b.put('{')
 		for j := 0; j < len(c.order); j++ {
 			if j > 0 {
-				b.canon = append(b.canon, ',')
+				b.put(',')
 			}
 			i := c.order[j]
 			k := &c.kids[i]
@@ -813,7 +814,7 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 					m++
 				}
 				at := len(b.canon)
-				b.canon = append(b.canon, b.oldCanon[first:end]...)
+				b.copyOld(first, end)
 				for q := j; q < m; q++ {
 					n := &c.kids[c.order[q]]
 					n.coff = int32(at-start) + n.srcc - int32(first)
@@ -821,17 +822,19 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 				j = m - 1
 				continue
 			}
+			at := len(b.canon)
 			b.canon = appendQuoted(b.canon, c.keys[i])
 			b.canon = append(b.canon, ':')
+			b.track(at, -1)
 			b.kid(nd, int(i), abs, start)
 		}
-		b.canon = append(b.canon, '}')
+		b.put('}')
 	case kindArray:
 		c := nd.c
-		b.canon = append(b.canon, '[')
+		b.put('[')
 		for i := 0; i < len(c.kids); i++ {
 			if i > 0 {
-				b.canon = append(b.canon, ',')
+				b.put(',')
 			}
 			// A run of reused elements whose old canonical texts were
 			// contiguous is copied at once.
@@ -849,7 +852,7 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 				}
 				if j > i+1 {
 					at := len(b.canon)
-					b.canon = append(b.canon, b.oldCanon[k.srcc:end]...)
+					b.copyOld(int(k.srcc), int(end))
 					for m := i; m < j; m++ {
 						n := &c.kids[m]
 						n.coff = int32(at-start) + (n.srcc - k.srcc)
@@ -860,12 +863,45 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 			}
 			b.kid(nd, i, abs, start)
 		}
-		b.canon = append(b.canon, ']')
+		b.put(']')
 	default:
 		b.canon = b.doc.appendCanonicalLeaf(b.canon, nd, abs)
+		b.track(start, -1)
 	}
 	nd.coff = int32(start)
 	nd.cn = int32(len(b.canon) - start)
+}
+
+// put appends one byte of canonical text.
+func (b *docBuilder) put(c byte) {
+	b.canon = append(b.canon, c)
+	b.track(len(b.canon)-1, -1)
+}
+
+// copyOld appends old canonical text [from, to).
+func (b *docBuilder) copyOld(from, to int) {
+	at := len(b.canon)
+	b.canon = append(b.canon, b.oldCanon[from:to]...)
+	b.track(at, from)
+}
+
+// track extends eq, the length of the prefix the new canonical text shares
+// with the old one, over bytes just appended at at (copied from old offset
+// src, or -1). Copies to their old position extend it without a look;
+// anything else is compared only while the texts still agree.
+func (b *docBuilder) track(at, src int) {
+	if b.eq != at {
+		return
+	}
+	if src == at {
+		b.eq = len(b.canon)
+		return
+	}
+	end := min(len(b.canon), len(b.oldCanon))
+	if at >= end {
+		return
+	}
+	b.eq = at + commonPrefixBytes(b.oldCanon[at:end], b.canon[at:end])
 }
 
 // kid writes the canonical text of member i of nd, whose canonical text
@@ -877,16 +913,13 @@ func (b *docBuilder) kid(nd *docNode, i, abs, parentStart int) {
 }
 
 // hashWithMids hashes canon, resuming from the newest saved state of the
-// previous canonical text that lies inside the prefix both texts share.
-func hashWithMids(canon, oldCanon []byte, oldMids [][]byte) ([32]byte, [][]byte) {
+// previous canonical text that lies inside the prefix both texts share
+// (the first common bytes).
+func hashWithMids(canon []byte, common int, oldMids [][]byte) ([32]byte, [][]byte) {
 	var sum [32]byte
 	if len(canon) < midChunk {
 		sum = sha256.Sum256(canon)
 		return sum, nil
-	}
-	common := 0
-	if len(oldMids) > 0 {
-		common = commonPrefixBytes(oldCanon, canon)
 	}
 	keep := min(common/midChunk, len(oldMids))
 	h := sha256.New()

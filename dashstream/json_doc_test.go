@@ -2,6 +2,7 @@ package dashstream
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"math/rand"
 	"strings"
@@ -529,4 +530,40 @@ func FuzzStateDoc(f *testing.F) {
 		prev, prevTree := checkDoc(t, 0, a, "", nil, nil, red)
 		checkDoc(t, 1, b, a, prev, prevTree, red)
 	})
+}
+
+// TestStateDocLargeHashResume: states far larger than the spacing of the
+// saved hash states, changed at the start, the middle and the end of the
+// canonical text, appended to and cut: every hash is the SHA-256 of the
+// canonical text of the parsed state.
+func TestStateDocLargeHashResume(t *testing.T) {
+	msgs := make([]string, 0, 2000)
+	for i := 0; i < 2000; i++ {
+		msgs = append(msgs, fmt.Sprintf(`{"role":"user","content":"message %d with some words in it"}`, i))
+	}
+	texts := []string{}
+	for step := 0; step < 12; step++ {
+		m := msgs[:1500+step*40]
+		if step == 7 {
+			m = msgs[:1000] // cut
+		}
+		mid := append([]string(nil), m...)
+		if step%3 == 1 {
+			mid[len(mid)/2] = fmt.Sprintf(`{"role":"user","content":"edited %d"}`, step)
+		}
+		texts = append(texts, fmt.Sprintf(`{"a_first":%d,"messages":[%s],"z_last":%d}`, step%2, strings.Join(mid, ","), step))
+	}
+	var prev *StateDoc
+	var prevTree any
+	prevRaw := ""
+	for i, raw := range texts {
+		doc, tree := checkDoc(t, i, raw, prevRaw, prev, prevTree, nil)
+		if len(doc.CanonicalJSON()) < 4*midChunk {
+			t.Fatalf("state of %d bytes does not exercise the saved hash states", len(doc.CanonicalJSON()))
+		}
+		if doc.Hash() != sha256.Sum256(doc.CanonicalJSON()) {
+			t.Fatalf("step %d: hash is not SHA-256 of the canonical text", i)
+		}
+		prev, prevTree, prevRaw = doc, tree, raw
+	}
 }
