@@ -41,6 +41,7 @@ type StateDoc struct {
 	// change late in the canonical text rehashes only what follows it.
 	mids     [][]byte
 	maxDepth int
+	blobMax  int
 	red      StateRedactor
 	nodes    int // index entries, for MemSize
 }
@@ -144,16 +145,22 @@ const midChunk = 8 << 10
 // the snapshot's bytes (copy raw first if it is part of something larger). Errors are those ParseJSONString reports for
 // the same text and limits, or ErrStateNotObject.
 func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) (*StateDoc, error) {
+	return buildStateDoc(raw, prev, red, maxDepth, blobMax)
+}
+
+// buildStateDoc is BuildStateDoc with the largest container kept as one
+// piece given (tests index everything, or split at small sizes).
+func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob int) (*StateDoc, error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
 	if len(raw) > math.MaxInt32/2 {
 		return nil, &JSONSyntaxError{Offset: math.MaxInt32 / 2, Msg: "input exceeds limit", Err: ErrJSONTooLarge}
 	}
-	if prev != nil && (prev.red != red || prev.maxDepth != maxDepth) {
+	if prev != nil && (prev.red != red || prev.maxDepth != maxDepth || prev.blobMax != blob) {
 		prev = nil
 	}
-	d := &StateDoc{raw: raw, maxDepth: maxDepth, red: red}
+	d := &StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob}
 	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red}
 	if prev != nil {
 		b.old = prev
@@ -237,8 +244,9 @@ func (d *StateDoc) appendCompact(dst []byte, nd *docNode, abs int) []byte {
 	if nd.flags&flagCompactRaw != 0 {
 		return append(dst, d.raw[abs:abs+int(nd.n)]...)
 	}
-	switch nd.kind {
-	case kindObject:
+	switch {
+	case nd.c == nil:
+	case nd.kind == kindObject:
 		dst = append(dst, '{')
 		for i := range nd.c.kids {
 			if i > 0 {
@@ -250,7 +258,7 @@ func (d *StateDoc) appendCompact(dst []byte, nd *docNode, abs int) []byte {
 			dst = d.appendCompact(dst, k, abs+int(k.off))
 		}
 		return append(dst, '}')
-	case kindArray:
+	case nd.kind == kindArray:
 		dst = append(dst, '[')
 		for i := range nd.c.kids {
 			if i > 0 {
@@ -295,7 +303,7 @@ func (d *StateDoc) appendCanonicalLeaf(dst []byte, nd *docNode, abs int) []byte 
 			return append(dst, raw...) // canonical strings are compact strings
 		}
 	}
-	w := canonWriter{dst: dst}
+	w := canonWriter{dst: dst, idx: make([]int, 0, 16)}
 	w.value(d.materialize(nd, abs))
 	return w.dst
 }
@@ -366,10 +374,28 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 		}
 		return nd, true
 	}
-	switch c {
-	case '{':
-		return b.object(old, oldAbs, oldCabs, base, start, common)
-	case '[':
+	if c == '{' || c == '[' {
+		kind := kindObject
+		if c == '[' {
+			kind = kindArray
+		}
+		if old == nil || old.c == nil || old.kind != kind {
+			// Nothing indexed to reuse inside: a small container is kept
+			// as one piece (parsed whole when it changes), a large one
+			// is indexed.
+			depth := b.p.depth
+			v, err := b.p.value()
+			if err != nil {
+				return docNode{}, false
+			}
+			if b.p.i-start <= b.doc.blobMax {
+				return b.blob(v, kind, start, base), true
+			}
+			b.p.i, b.p.depth = start, depth
+		}
+		if kind == kindObject {
+			return b.object(old, oldAbs, oldCabs, base, start, common)
+		}
 		return b.array(old, oldAbs, oldCabs, base, start, common)
 	}
 	// A scalar: parse, redact, measure.
@@ -402,6 +428,26 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 		nd.flags |= flagCompactRaw
 	}
 	return nd, true
+}
+
+// blobMax is the largest container (text length) kept as one piece: it
+// holds no index, so small members of message lists cost one entry each.
+const blobMax = 512
+
+// blob indexes a small container parsed whole into v.
+func (b *docBuilder) blob(v any, kind uint8, start, base int) docNode {
+	nd := docNode{kind: kind, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1}
+	if b.red != nil {
+		var r int
+		v, r = b.red.RedactValue(v)
+		nd.red = int32(r)
+	}
+	b.scratch = AppendJSON(b.scratch[:0], v)
+	nd.clen = int32(len(b.scratch))
+	if string(b.scratch) == b.p.s[start:b.p.i] {
+		nd.flags |= flagCompactRaw
+	}
+	return nd
 }
 
 // reuseRun copies the leading kids of old that lie wholly inside the first
@@ -531,7 +577,7 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	if !b.enter() {
 		return docNode{}, false
 	}
-	if old != nil && old.kind != kindObject {
+	if old != nil && (old.kind != kindObject || old.c == nil) {
 		old = nil
 	}
 	c := &docContainer{}
@@ -699,7 +745,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 	if !b.enter() {
 		return docNode{}, false
 	}
-	if old != nil && old.kind != kindArray {
+	if old != nil && (old.kind != kindArray || old.c == nil) {
 		old = nil
 	}
 	c := &docContainer{}
@@ -777,8 +823,11 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 		nd.coff = int32(start)
 		return
 	}
-	switch nd.kind {
-	case kindObject:
+	switch {
+	case nd.c == nil:
+		b.canon = b.doc.appendCanonicalLeaf(b.canon, nd, abs)
+		b.track(start, -1)
+	case nd.kind == kindObject:
 		c := nd.c
 		if c.order == nil {
 			b.idx = b.idx[:0]
@@ -829,7 +878,7 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 			b.kid(nd, int(i), abs, start)
 		}
 		b.put('}')
-	case kindArray:
+	case nd.kind == kindArray:
 		c := nd.c
 		b.put('[')
 		for i := 0; i < len(c.kids); i++ {

@@ -102,9 +102,14 @@ func refState(t testing.TB, raw string, red StateRedactor) (treeState, error) {
 
 // checkDoc compares every output of the indexed path with the tree path.
 func checkDoc(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc, prevTree any, red StateRedactor) (*StateDoc, any) {
+	return checkDocBlob(t, step, raw, prevRaw, prev, prevTree, red, 0)
+}
+
+// checkDocBlob is checkDoc with containers up to blob bytes kept whole.
+func checkDocBlob(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc, prevTree any, red StateRedactor, blob int) (*StateDoc, any) {
 	t.Helper()
 	ref, refErr := refState(t, raw, red)
-	doc, err := BuildStateDoc(raw, prev, red, 64)
+	doc, err := buildStateDoc(raw, prev, red, 64, blob)
 	if (err == nil) != (refErr == nil) {
 		t.Fatalf("step %d: error %v, tree path %v\nraw: %s", step, err, refErr, raw)
 	}
@@ -141,8 +146,9 @@ func checkDoc(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc
 }
 
 func TestStateDocMatchesTreePath(t *testing.T) {
-	for seed := int64(1); seed <= 1000; seed++ {
+	for seed := int64(1); seed <= 1200; seed++ {
 		r := rand.New(rand.NewSource(seed))
+		blob := []int{0, 24, 80, blobMax}[seed%4]
 		var red StateRedactor
 		if seed%3 != 0 {
 			red = testRedactor{}
@@ -157,7 +163,7 @@ func TestStateDocMatchesTreePath(t *testing.T) {
 			if r.Intn(40) == 0 {
 				raw = g.corrupt(raw)
 			}
-			prev, prevTree = checkDoc(t, step, raw, prevRaw, prev, prevTree, red)
+			prev, prevTree = checkDocBlob(t, step, raw, prevRaw, prev, prevTree, red, blob)
 			prevRaw = raw
 			for k := r.Intn(3); k >= 0; k-- {
 				state = g.mutate(state, 3).(genObject)
@@ -527,8 +533,10 @@ func FuzzStateDoc(f *testing.F) {
 	f.Add(`{"a":[1,2,3]}`, `{"a":[1,2,3`)
 	f.Fuzz(func(t *testing.T, a, b string) {
 		red := testRedactor{}
-		prev, prevTree := checkDoc(t, 0, a, "", nil, nil, red)
-		checkDoc(t, 1, b, a, prev, prevTree, red)
+		for _, blob := range []int{0, 16} {
+			prev, prevTree := checkDocBlob(t, 0, a, "", nil, nil, red, blob)
+			checkDocBlob(t, 1, b, a, prev, prevTree, red, blob)
+		}
 	})
 }
 

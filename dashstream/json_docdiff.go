@@ -41,6 +41,10 @@ func (d *docDiffer) diff(o *docNode, oAbs int, n *docNode, nAbs int) int {
 	if d.same(o, oAbs, n, nAbs) {
 		return 0
 	}
+	if (o.kind == kindObject || o.kind == kindArray) && o.kind == n.kind && (o.c == nil || n.c == nil) {
+		// A container kept as one piece: the tree diff of the two values.
+		return d.differ.diff(d.old.materialize(o, oAbs), d.new.materialize(n, nAbs))
+	}
 	switch o.kind {
 	case kindObject:
 		if n.kind == kindObject {
