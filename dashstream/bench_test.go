@@ -5,6 +5,7 @@ package dashstream
 import (
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -300,5 +301,52 @@ func BenchmarkStateDoc(b *testing.B) {
 			}
 			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// BenchmarkStateSessionMemory: the memory a session holds for its last
+// state, per byte of the state's JSON, on the indexed path (StateDoc: the
+// text, the canonical text, the index) and on the tree path (the parsed
+// tree). Chat states of ~200-byte messages; "bytes/JSON-byte" is the live
+// heap after GC divided by the JSON size.
+func BenchmarkStateSessionMemory(b *testing.B) {
+	for _, kib := range []int{64, 1024} {
+		msgs, _ := docBenchMessages(kib<<10 - 1024)
+		template := `{"step":1,"messages":` + msgs + `}`
+		for _, path := range []string{"doc", "tree"} {
+			b.Run(fmt.Sprintf("%s/size=%dKiB", path, kib), func(b *testing.B) {
+				const keep = 8
+				var held [keep]any
+				var perByte float64
+				for i := 0; i < b.N; i++ {
+					clear(held[:])
+					runtime.GC()
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					for j := range held {
+						raw := strings.Clone(template) // as a span attribute arrives
+						if path == "doc" {
+							d, err := BuildStateDoc(raw, nil, nil, 512)
+							if err != nil {
+								b.Fatal(err)
+							}
+							held[j] = d
+						} else {
+							v, err := ParseJSONString(raw, ParseOptions{MaxDepth: 512})
+							if err != nil {
+								b.Fatal(err)
+							}
+							held[j] = v
+						}
+					}
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					perByte = float64(after.HeapAlloc-before.HeapAlloc) / float64(keep*len(template))
+				}
+				runtime.KeepAlive(held)
+				b.ReportMetric(perByte, "bytes/JSON-byte")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
 	}
 }

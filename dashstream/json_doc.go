@@ -196,11 +196,9 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	if prev != nil {
 		oldCanon, oldMids = prev.canon, prev.mids
 	}
-	size := len(oldCanon)
-	if size == 0 {
-		size = len(raw)
-	}
-	b.canon = make([]byte, 0, size+size/16+64)
+	// The canonical text is as long as the compact one unless numbers are
+	// respelled; append grows the buffer in that rare case.
+	b.canon = make([]byte, 0, int(root.clen))
 	b.oldCanon = oldCanon
 	b.canonical(&d.root, int(d.root.off))
 	d.canon = b.canon
