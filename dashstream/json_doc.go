@@ -13,10 +13,11 @@ import (
 // A StateDoc is one state snapshot kept as text plus a structural index,
 // built so that the next snapshot costs what changed, not what it holds:
 //
-//   - raw is a private copy of the snapshot text as it arrived; the index
-//     records where every value of it starts and ends (offsets relative to
-//     the enclosing value, so an unchanged subtree keeps its index entry
-//     wherever it moves);
+//   - raw is the snapshot text as it arrived; the index records where every
+//     value of it starts and ends (offsets relative to the enclosing value,
+//     so an unchanged subtree keeps its index entry wherever it moves);
+//     containers of at most 512 bytes are kept as one piece, without an
+//     index of their own;
 //   - canon is the canonical text of the redacted state (CanonicalJSON),
 //     every indexed value knowing its span of it.
 //
@@ -30,8 +31,9 @@ import (
 // Every output equals what the tree-based path gives for the same texts:
 // DiffStateDocs equals Diff of the two parsed, redacted trees; Hash equals
 // StateHash; CompactJSON equals MarshalJSON; Redactions counts what
-// redacting the whole tree would. A StateDoc is immutable once built and is
-// not safe for concurrent builds that use it as the previous document.
+// redacting the whole tree would. A StateDoc does not change once built
+// (apart from key lookup maps built on first use) and is not safe for
+// concurrent use: one session uses it at a time.
 type StateDoc struct {
 	raw   string
 	root  docNode
@@ -47,8 +49,10 @@ type StateDoc struct {
 }
 
 // StateRedactor hides secrets in state values (the translator's redaction
-// rules). Implementations must be deterministic: the same input always
-// gives the same output, which is what lets unchanged subtrees be reused.
+// rules). Implementations must be deterministic — the same input always
+// gives the same output, which is what lets unchanged subtrees be reused —
+// and comparable (a pointer): a previous document built with another
+// redactor is not reused.
 type StateRedactor interface {
 	// SecretKey reports whether a member's non-null value is replaced
 	// with Replacement.
@@ -128,12 +132,9 @@ func (c *docContainer) find(key string) int {
 	return -1
 }
 
-// errStateNotObject: the snapshot is JSON but not an object.
-var errStateNotObject = errors.New("state is not a JSON object")
-
 // ErrStateNotObject is returned by BuildStateDoc for JSON that is not an
 // object.
-var ErrStateNotObject = errStateNotObject
+var ErrStateNotObject = errors.New("dashstream: state is not a JSON object")
 
 // midChunk is the spacing of saved SHA-256 states over the canonical text.
 const midChunk = 8 << 10
@@ -187,7 +188,7 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		return nil, &JSONSyntaxError{Offset: b.p.i, Msg: "invalid state", Err: ErrInvalidJSON}
 	}
 	if root.kind != kindObject {
-		return nil, errStateNotObject
+		return nil, ErrStateNotObject
 	}
 	d.root = root
 	d.nodes = b.nodes

@@ -10,7 +10,7 @@ import (
 // Chart geometry (SVG user units).
 const (
 	width, height          = 760, 440
-	left, right, top, bott = 80, 230, 50, 60
+	left, right, top, bott = 80, 250, 50, 60
 )
 
 var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"}
@@ -49,10 +49,16 @@ func render(ss []series, title, metric string) string {
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", left, html.EscapeString(title))
 	// Grid and ticks.
+	labelEvery := 1.0
+	if lx1-lx0 > 6 {
+		labelEvery = 2 // keep the labels apart
+	}
 	for e := lx0; e <= lx1; e++ {
 		x := px(math.Exp2(e))
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", x, top, x, height-bott)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, height-bott+16, sizeLabel(math.Exp2(e)))
+		if math.Mod(e-lx0, labelEvery) == 0 {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, height-bott+16, sizeLabel(math.Exp2(e)))
+		}
 	}
 	for e := ly0; e <= ly1; e++ {
 		for _, m := range []float64{1, 2, 5} {
@@ -86,7 +92,7 @@ func render(ss []series, title, metric string) string {
 		}
 		ly := top + 10 + i*34
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", width-right+12, ly, width-right+32, ly, color)
-		for j, line := range wrap(s.name, 24) {
+		for j, line := range wrap(s.name, 28) {
 			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", width-right+38, ly+4+j*14, html.EscapeString(line))
 		}
 	}
@@ -112,7 +118,7 @@ func trimFloat(v float64) string {
 func wrap(s string, n int) []string {
 	var lines []string
 	cur := ""
-	for _, part := range strings.Split(s, "/") {
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '/' || r == ':' }) {
 		if cur != "" && len(cur)+1+len(part) > n {
 			lines = append(lines, cur)
 			cur = part
