@@ -94,6 +94,7 @@ type docNode struct {
 	coff, cn    int32 // canonical span
 	clen        int32 // compact JSON length
 	red         int32 // redactions in the subtree
+	cnt         int32 // index entries in the subtree (this one included)
 	src         int32 // when reused: absolute raw offset in the previous document
 	srcc        int32 // when reused: absolute canonical offset in the previous document
 	c           *docContainer
@@ -191,7 +192,7 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		return nil, ErrStateNotObject
 	}
 	d.root = root
-	d.nodes = b.nodes
+	d.nodes = int(root.cnt)
 	var oldCanon []byte
 	var oldMids [][]byte
 	if prev != nil {
@@ -313,7 +314,6 @@ type docBuilder struct {
 	old      *StateDoc
 	p        parser
 	red      StateRedactor
-	nodes    int
 	scratch  []byte
 	canon    []byte
 	oldCanon []byte
@@ -355,17 +355,15 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 			nd.src = int32(oldAbs)
 			nd.srcc = int32(oldCabs)
 			b.p.i = end
-			b.nodes++
 			return nd, true
 		}
 	}
-	b.nodes++
 	if member && c != 'n' && b.red != nil && b.red.SecretKey(key) {
 		v, err := b.p.value()
 		if err != nil {
 			return docNode{}, false
 		}
-		nd := docNode{kind: kindSecret, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1}
+		nd := docNode{kind: kindSecret, off: int32(start - base), n: int32(b.p.i - start), cnt: 1, src: -1, srcc: -1}
 		rep := b.red.Replacement()
 		nd.clen = int32(quotedLen(rep))
 		if s, ok := v.(string); !ok || s != rep {
@@ -402,7 +400,7 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 	if err != nil {
 		return docNode{}, false
 	}
-	nd := docNode{off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1}
+	nd := docNode{off: int32(start - base), n: int32(b.p.i - start), cnt: 1, src: -1, srcc: -1}
 	switch t := v.(type) {
 	case nil:
 		nd.kind = kindNull
@@ -435,7 +433,7 @@ const blobMax = 512
 
 // blob indexes a small container parsed whole into v.
 func (b *docBuilder) blob(v any, kind uint8, start, base int) docNode {
-	nd := docNode{kind: kind, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1}
+	nd := docNode{kind: kind, off: int32(start - base), n: int32(b.p.i - start), cnt: 1, src: -1, srcc: -1}
 	if b.red != nil {
 		var r int
 		v, r = b.red.RedactValue(v)
@@ -481,7 +479,6 @@ func (b *docBuilder) reuseRun(old *docNode, oldAbs, oldCabs, start int, c *docCo
 		k.src = int32(oldAbs) + k.off
 		k.srcc = int32(oldCabs) + k.coff
 	}
-	b.nodes += m
 	last := kids[m-1]
 	b.p.i = start + int(last.off+last.n)
 	return m, true
@@ -514,7 +511,6 @@ func (b *docBuilder) reuseRest(old *docNode, oldAbs, oldCabs, start int, c *docC
 	if old.c.keys != nil {
 		c.keys = append(c.keys, old.c.keys[j+1:]...)
 	}
-	b.nodes += len(old.c.kids) - j - 1
 	b.p.i = pos + len(rest)
 	return true
 }
@@ -683,7 +679,7 @@ done:
 		}
 	}
 	c.keysRaw = keysOK && !dup && (!bulk || old.c.keysRaw)
-	nd := docNode{kind: kindObject, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1, c: c}
+	nd := docNode{kind: kindObject, off: int32(start - base), n: int32(b.p.i - start), cnt: 1, src: -1, srcc: -1, c: c}
 	n := 2 + len(c.keys)
 	if len(c.keys) > 1 {
 		n += len(c.keys) - 1
@@ -693,6 +689,7 @@ done:
 		k := &c.kids[i]
 		n += int(c.qlen[i]) + int(k.clen)
 		nd.red += k.red
+		nd.cnt += k.cnt
 		if k.flags&flagCompactRaw == 0 {
 			compact = false
 		}
@@ -791,7 +788,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 	}
 done:
 	b.p.depth--
-	nd := docNode{kind: kindArray, off: int32(start - base), n: int32(b.p.i - start), src: -1, srcc: -1, c: c}
+	nd := docNode{kind: kindArray, off: int32(start - base), n: int32(b.p.i - start), cnt: 1, src: -1, srcc: -1, c: c}
 	n := 2
 	if len(c.kids) > 1 {
 		n += len(c.kids) - 1
@@ -801,6 +798,7 @@ done:
 		k := &c.kids[i]
 		n += int(k.clen)
 		nd.red += k.red
+		nd.cnt += k.cnt
 		if k.flags&flagCompactRaw == 0 {
 			compact = false
 		}

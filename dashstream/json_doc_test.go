@@ -575,3 +575,32 @@ func TestStateDocLargeHashResume(t *testing.T) {
 		prev, prevTree, prevRaw = doc, tree, raw
 	}
 }
+
+// TestStateDocMemSizeCountsReusedSubtrees: a document that reuses its
+// predecessor's subtrees accounts for them as much as one built fresh.
+func TestStateDocMemSizeCountsReusedSubtrees(t *testing.T) {
+	var msgs []string
+	for i := 0; i < 400; i++ {
+		msgs = append(msgs, fmt.Sprintf(`{"role":"user","content":"message %d %s"}`, i, strings.Repeat("x", i%700)))
+	}
+	a := `{"n":1,"messages":[` + strings.Join(msgs, ",") + `]}`
+	b := `{"n":2,"messages":[` + strings.Join(msgs, ",") + `]}`
+	prev, err := BuildStateDoc(a, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused, err := BuildStateDoc(b, prev, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := BuildStateDoc(b, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reused.MemSize() != fresh.MemSize() || reused.nodes != fresh.nodes || fresh.nodes < 400 {
+		t.Fatalf("MemSize reused %d (%d entries), fresh %d (%d entries)", reused.MemSize(), reused.nodes, fresh.MemSize(), fresh.nodes)
+	}
+	if m := fresh.MemSize(); m < int64(2*len(b)) || m > int64(4*len(b)) {
+		t.Fatalf("MemSize %d for %d bytes of JSON", m, len(b))
+	}
+}
