@@ -46,6 +46,9 @@ type StateDoc struct {
 	blobMax  int
 	red      StateRedactor
 	nodes    int // index entries, for MemSize
+	// restCompared is how many bytes the bulk comparisons of unchanged
+	// tails read while building (tests check it stays linear).
+	restCompared int
 }
 
 // StateRedactor hides secrets in state values (the translator's redaction
@@ -484,6 +487,22 @@ func (b *docBuilder) reuseRun(old *docNode, oldAbs, oldCabs, start int, c *docCo
 	return m, true
 }
 
+// changed reports whether the value just indexed (kid, in the container
+// starting at start) differs in bytes from its old counterpart (nil: none).
+// Only after a changed value is the rest of the container compared in
+// bulk: an unchanged one is followed by the same text anyway, and comparing
+// after every value would be quadratic.
+func (b *docBuilder) changed(kid *docNode, start int, old *docNode, oldAbs int) bool {
+	if old == nil {
+		return false
+	}
+	if kid.flags&flagReused != 0 {
+		return false
+	}
+	from := start + int(kid.off)
+	return kid.n != old.n || b.p.s[from:from+int(kid.n)] != b.old.raw[oldAbs:oldAbs+int(old.n)]
+}
+
 // reuseRest is called right after a changed member or element that sits
 // at the same index as in the old container: when the rest of the old
 // container's text follows unchanged, the remaining old members are taken
@@ -497,7 +516,11 @@ func (b *docBuilder) reuseRest(old *docNode, oldAbs, oldCabs, start int, c *docC
 	oldAfter := int(last.off + last.n)
 	rest := b.old.raw[oldAbs+oldAfter : oldAbs+int(old.n)]
 	pos := b.p.i
-	if len(b.p.s)-pos < len(rest) || b.p.s[pos:pos+len(rest)] != rest {
+	if len(b.p.s)-pos < len(rest) {
+		return false
+	}
+	b.doc.restCompared += len(rest)
+	if b.p.s[pos:pos+len(rest)] != rest {
 		return false
 	}
 	delta := int32(pos - start - oldAfter)
@@ -656,7 +679,7 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 		} else {
 			c.keys = append(c.keys, k)
 			c.kids = append(c.kids, kid)
-			if aligned && kid.flags&flagReused == 0 && b.reuseRest(old, oldAbs, oldCabs, start, c) {
+			if aligned && b.changed(&kid, start, ok, okAbs) && b.reuseRest(old, oldAbs, oldCabs, start, c) {
 				bulk = true
 				goto done
 			}
@@ -776,7 +799,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 			return docNode{}, false
 		}
 		c.kids = append(c.kids, kid)
-		if ok != nil && kid.flags&flagReused == 0 && b.reuseRest(old, oldAbs, oldCabs, start, c) {
+		if ok != nil && b.changed(&kid, start, ok, okAbs) && b.reuseRest(old, oldAbs, oldCabs, start, c) {
 			goto done
 		}
 		if !b.afterMember(']') {

@@ -132,6 +132,9 @@ func checkDocBlob(t *testing.T, step int, raw string, prevRaw string, prev *Stat
 	if doc.Hash() != StateHash(ref.v) {
 		t.Fatalf("step %d: hash differs", step)
 	}
+	if !Equal(doc.Value(), ref.v) {
+		t.Fatalf("step %d: Value differs from the parsed, redacted state", step)
+	}
 	if doc.Redactions() != ref.reds {
 		t.Fatalf("step %d: %d redactions, want %d", step, doc.Redactions(), ref.reds)
 	}
@@ -602,5 +605,28 @@ func TestStateDocMemSizeCountsReusedSubtrees(t *testing.T) {
 	}
 	if m := fresh.MemSize(); m < int64(2*len(b)) || m > int64(4*len(b)) {
 		t.Fatalf("MemSize %d for %d bytes of JSON", m, len(b))
+	}
+}
+
+// TestStateDocLongScalarArrays: an array of many equal scalars changed at
+// both ends is compared in bulk once, not once per unchanged element
+// (which would be quadratic).
+func TestStateDocLongScalarArrays(t *testing.T) {
+	zeros := strings.TrimSuffix(strings.Repeat("0,", 20000), ",")
+	a := `{"a":[1,` + zeros + `,2],"b":{"x":1,"y":2}}`
+	b := `{"a":[3,` + zeros + `,4],"b":{"x":5,"y":2}}`
+	prev, err := BuildStateDoc(a, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := BuildStateDoc(b, prev, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.restCompared > 2*len(b) {
+		t.Fatalf("bulk comparisons read %d bytes for a %d-byte state: not linear", d.restCompared, len(b))
+	}
+	if p := DiffStateDocs(prev, d); len(p) != 3 {
+		t.Fatalf("patch %s, want three replaces", p.AppendJSON(nil))
 	}
 }
