@@ -29,9 +29,29 @@ func (d *docDiffer) same(o *docNode, oAbs int, n *docNode, nAbs int) bool {
 	return d.old.raw[oAbs:oAbs+int(o.n)] == d.new.raw[nAbs:nAbs+int(n.n)]
 }
 
-// equal is Equal of the two values.
+// equal is Equal of the two values. Indexed containers are compared
+// member by member, so only the members whose bytes differ are parsed.
 func (d *docDiffer) equal(o *docNode, oAbs int, n *docNode, nAbs int) bool {
 	if d.same(o, oAbs, n, nAbs) {
+		return true
+	}
+	if o.kind == n.kind && o.c != nil && n.c != nil && (o.kind == kindObject || o.kind == kindArray) {
+		oc, nc := o.c, n.c
+		if len(oc.kids) != len(nc.kids) {
+			return false
+		}
+		for i := range oc.kids {
+			j := i
+			if o.kind == kindObject && nc.keys[j] != oc.keys[i] {
+				if j = nc.find(oc.keys[i]); j < 0 {
+					return false
+				}
+			}
+			ok, nk := &oc.kids[i], &nc.kids[j]
+			if !d.equal(ok, oAbs+int(ok.off), nk, nAbs+int(nk.off)) {
+				return false
+			}
+		}
 		return true
 	}
 	return Equal(d.old.materialize(o, oAbs), d.new.materialize(n, nAbs))
