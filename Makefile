@@ -83,6 +83,11 @@ lint: tools ## gofmt, go vet and staticcheck
 bench: ## run the benchmarks (BENCH_FLAGS adds flags)
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./...
 
+.PHONY: bench-plot
+bench-plot: ## measure the state cost curve and draw it into docs/state-cost-curve.svg
+	$(GO) test -run '^$$' -bench 'StateCostCurve' -benchmem -cpu 1 -count 3 ./dashstream/translate | \
+		$(GO) run ./bench/benchplot -metric cpu-ns/span -o docs/state-cost-curve.svg
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME
 	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \

@@ -5,6 +5,7 @@ package dashstream
 import (
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -206,5 +207,146 @@ func BenchmarkWireDecode(b *testing.B) {
 			b.ReportMetric(float64(r.rec[0]), "frame")
 			b.ReportMetric(float64(len(r.rec)), "record-bytes")
 		})
+	}
+}
+
+// docBenchMessages is a JSON array of ~200-byte chat messages of about size
+// bytes, and how many it holds.
+func docBenchMessages(size int) (string, int) {
+	var sb strings.Builder
+	sb.WriteByte('[')
+	n := 0
+	for sb.Len() < size-200 || n == 0 {
+		if n > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(docBenchMessage(n))
+		n++
+	}
+	sb.WriteByte(']')
+	return sb.String(), n
+}
+
+func docBenchMessage(i int) string {
+	return fmt.Sprintf(`{"role":"assistant","content":"message %06d: the quick brown fox jumps over the lazy dog while the agent thinks about the next tool call and writes a long answer"}`, i)
+}
+
+// BenchmarkStateDoc: the state work of one snapshot on the indexed path —
+// BuildStateDoc against the previous document (scan, redaction of what is
+// new, canonical text, SHA-256) plus DiffStateDocs and Patch.ToProto —
+// without the translator around it.
+func BenchmarkStateDoc(b *testing.B) {
+	field4k := func() func(i int) string {
+		var fields []string
+		for i := 0; len(strings.Join(fields, ",")) < 4000; i++ {
+			fields = append(fields, fmt.Sprintf(`"field_%03d":"value number %03d of the benchmark state"`, i, i))
+		}
+		base := strings.Join(fields, ",")
+		return func(i int) string { return `{"counter":` + strconv.Itoa(i) + `,` + base + `}` }
+	}
+	msgs64, n64 := docBenchMessages(64 << 10)
+	msgs1m, _ := docBenchMessages(1<<20 - 1024)
+	cases := []struct {
+		name string
+		next func(i int) string
+	}{
+		{"4KiB/one-field", field4k()},
+		{"64KiB/append", func(i int) string {
+			k := i % 32
+			if k == 0 {
+				return `{"messages":` + msgs64 + `}`
+			}
+			var sb strings.Builder
+			sb.WriteString(`{"messages":`)
+			sb.WriteString(msgs64[:len(msgs64)-1])
+			for j := 0; j < k; j++ {
+				sb.WriteByte(',')
+				sb.WriteString(docBenchMessage(n64 + j))
+			}
+			sb.WriteString(`]}`)
+			return sb.String()
+		}},
+		{"1MiB/one-field-sorted-first", func(i int) string { return `{"counter":` + strconv.Itoa(i) + `,"messages":` + msgs1m + `}` }},
+		{"1MiB/one-field-sorted-last", func(i int) string { return `{"step":` + strconv.Itoa(i) + `,"messages":` + msgs1m + `}` }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			const batch = 16
+			texts := make([]string, batch)
+			prev, err := BuildStateDoc(c.next(0), nil, nil, 512)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			var cpu int64
+			i := 0
+			b.ResetTimer()
+			for i < b.N {
+				b.StopTimer()
+				for j := range texts {
+					texts[j] = c.next(i + j + 1)
+				}
+				b.StartTimer()
+				c0 := cpuNow(b)
+				for j := 0; j < batch && i < b.N; j++ {
+					doc, err := BuildStateDoc(texts[j], prev, nil, 512)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_ = DiffStateDocs(prev, doc).ToProto()
+					prev = doc
+					i++
+				}
+				cpu += cpuNow(b) - c0
+			}
+			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// BenchmarkStateSessionMemory: the memory a session holds for its last
+// state, per byte of the state's JSON, on the indexed path (StateDoc: the
+// text, the canonical text, the index) and on the tree path (the parsed
+// tree). Chat states of ~200-byte messages; "bytes/JSON-byte" is the live
+// heap after GC divided by the JSON size.
+func BenchmarkStateSessionMemory(b *testing.B) {
+	for _, kib := range []int{64, 1024} {
+		msgs, _ := docBenchMessages(kib<<10 - 1024)
+		template := `{"step":1,"messages":` + msgs + `}`
+		for _, path := range []string{"doc", "tree"} {
+			b.Run(fmt.Sprintf("%s/size=%dKiB", path, kib), func(b *testing.B) {
+				const keep = 8
+				var held [keep]any
+				var perByte float64
+				for i := 0; i < b.N; i++ {
+					clear(held[:])
+					runtime.GC()
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					for j := range held {
+						raw := strings.Clone(template) // as a span attribute arrives
+						if path == "doc" {
+							d, err := BuildStateDoc(raw, nil, nil, 512)
+							if err != nil {
+								b.Fatal(err)
+							}
+							held[j] = d
+						} else {
+							v, err := ParseJSONString(raw, ParseOptions{MaxDepth: 512})
+							if err != nil {
+								b.Fatal(err)
+							}
+							held[j] = v
+						}
+					}
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					perByte = float64(after.HeapAlloc-before.HeapAlloc) / float64(keep*len(template))
+				}
+				runtime.KeepAlive(held)
+				b.ReportMetric(perByte, "bytes/JSON-byte")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
 	}
 }

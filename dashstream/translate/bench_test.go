@@ -2,6 +2,7 @@ package translate
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"syscall"
@@ -127,4 +128,167 @@ func cpuNanos() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// benchMiB is the "1 MiB" state size of the benchmarks: a full state must
+// fit in one DashStream message (dashstream.MaxMessageBytes) with its header.
+const benchMiB = 1<<20 - 1024
+
+// benchMessage is one chat message of about 200 bytes.
+func benchMessage(i int) string {
+	return fmt.Sprintf(`{"role":"assistant","content":"message %06d: the quick brown fox jumps over the lazy dog while the agent thinks about the next tool call and writes a long answer"}`, i)
+}
+
+// benchMessages is a JSON array of chat messages of about size bytes.
+func benchMessages(size int) (string, int) {
+	var sb strings.Builder
+	sb.WriteByte('[')
+	n := 0
+	for sb.Len() < size-200 || n == 0 {
+		if n > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(benchMessage(n))
+		n++
+	}
+	sb.WriteByte(']')
+	return sb.String(), n
+}
+
+// benchStates measures node spans of one run whose states next returns,
+// step by step: ns, CPU-ns and allocations per span. Spans are built
+// outside the timer, perCall per Translate call.
+func benchStates(b *testing.B, perCall int, next func(step int) string) {
+	cfg := DefaultConfig()
+	cfg.StateMaxBytes = 4 << 20 // room for the 1 MiB states
+	cfg.MaxRecordBytes = 8 << 20
+	tr := newTestTranslator(b, cfg)
+	ctx := context.Background()
+	step := 0
+	build := func() ptrace.Traces {
+		spans := make([]sp, 0, perCall)
+		for i := 0; i < perCall; i++ {
+			step++
+			spans = append(spans, sp{trace: "bench-state", id: fmt.Sprintf("n%d", step), name: "work",
+				start: int64(step * 10), end: int64(step*10 + 5),
+				attrs: map[string]any{"dashstream.span.kind": "node", "dashstream.thread_id": "bench-state",
+					"dashstream.run_id": "bench-state", "dashstream.node.name": "work", "dashstream.step": step, "dashstream.state": next(step)}})
+		}
+		return buildTraces(spans...)
+	}
+	// Warm the session: the measured spans are patches against a known base.
+	res, err := tr.Translate(ctx, build())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Stats.StateDiffsFull != 1 {
+		b.Fatalf("warm-up: %d full states, stats %+v", res.Stats.StateDiffsFull, res.Stats)
+	}
+	res.Release()
+	var cpu int64
+	var patches int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for n < b.N {
+		b.StopTimer()
+		td := build()
+		b.StartTimer()
+		c0 := cpuNanos()
+		res, err := tr.Translate(ctx, td)
+		cpu += cpuNanos() - c0
+		if err != nil {
+			b.Fatal(err)
+		}
+		patches += res.Stats.StateDiffsPatch
+		res.Release()
+		n += perCall
+	}
+	b.StopTimer()
+	if patches == 0 {
+		b.Fatal("no patches")
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/span")
+	b.ReportMetric(float64(cpu)/float64(n), "cpu-ns/span")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkTranslateNodeSpan64KiBAppend: each node span appends one chat
+// message to a 64 KiB state (the list is cut back every 32 messages, so
+// the state stays near 64 KiB).
+func BenchmarkTranslateNodeSpan64KiBAppend(b *testing.B) {
+	msgs, n := benchMessages(64 << 10)
+	var extra []string
+	benchStates(b, 8, func(step int) string {
+		k := step % 32
+		extra = extra[:0]
+		for i := 0; i < k; i++ {
+			extra = append(extra, benchMessage(n+i))
+		}
+		if k == 0 {
+			return `{"messages":` + msgs + `}`
+		}
+		return `{"messages":` + msgs[:len(msgs)-1] + "," + strings.Join(extra, ",") + `]}`
+	})
+}
+
+// BenchmarkTranslateNodeSpan1MiBOneField: a 1 MiB state of which one
+// field changes from span to span. "first" names the field so that it
+// sorts before the message list in the canonical text (the whole text is
+// rehashed), "last" after it (only the tail is).
+func BenchmarkTranslateNodeSpan1MiBOneField(b *testing.B) {
+	msgs, _ := benchMessages(benchMiB)
+	for _, field := range []string{"first", "last"} {
+		key := "counter"
+		if field == "last" {
+			key = "step"
+		}
+		b.Run(field, func(b *testing.B) {
+			benchStates(b, 4, func(step int) string {
+				return `{"` + key + `":` + fmt.Sprint(step) + `,"messages":` + msgs + `}`
+			})
+		})
+	}
+}
+
+// BenchmarkStateCostCurve: the cost of a node span against the size of
+// its state (1 KiB to 1 MiB of chat messages) for a change of constant
+// size: one field that sorts first in the canonical text, and one
+// appended message. docs/BENCHMARKS.md plots it (make bench-plot).
+func BenchmarkStateCostCurve(b *testing.B) {
+	for _, kib := range []int{1, 4, 16, 64, 256, 1024} {
+		msgs, n := benchMessages(min(kib<<10, benchMiB))
+		b.Run(fmt.Sprintf("floor=copy+SHA-256/size=%dKiB", kib), func(b *testing.B) {
+			// What no incremental scheme avoids when the change sorts
+			// first: one copy of the canonical text and its SHA-256.
+			src := []byte(`{"counter":1,"messages":` + msgs + `}`)
+			b.ReportAllocs()
+			c0 := cpuNanos()
+			for i := 0; i < b.N; i++ {
+				dst := append([]byte(nil), src...)
+				sum := sha256.Sum256(dst)
+				src[0] = sum[0] | '{'
+			}
+			b.ReportMetric(float64(cpuNanos()-c0)/float64(b.N), "cpu-ns/span")
+		})
+		b.Run(fmt.Sprintf("change=field/size=%dKiB", kib), func(b *testing.B) {
+			benchStates(b, 4, func(step int) string {
+				return `{"counter":` + fmt.Sprint(step) + `,"messages":` + msgs + `}`
+			})
+		})
+		b.Run(fmt.Sprintf("change=append/size=%dKiB", kib), func(b *testing.B) {
+			var extra []string
+			benchStates(b, 4, func(step int) string {
+				k := step % 16
+				extra = extra[:0]
+				for i := 0; i < k; i++ {
+					extra = append(extra, benchMessage(n+i))
+				}
+				if k == 0 {
+					return `{"messages":` + msgs + `}`
+				}
+				return `{"messages":` + msgs[:len(msgs)-1] + "," + strings.Join(extra, ",") + `]}`
+			})
+		})
+	}
 }

@@ -206,34 +206,28 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	if raw == "" && len(rw.nodes) > 0 {
 		raw = rw.nodes[0].si.stateBefore
 	}
-	var base any
-	baseLen := 2 // {}
+	var base *dashstream.StateDoc
 	if raw != "" {
-		v, reason := parseState(raw, e.t.cfg.StateMaxBytes)
+		doc, reason := e.buildState(raw)
 		if reason != "" {
 			e.t.bad(&e.res.Stats, reason, src)
 		} else {
-			if e.t.red.mayNeedRedaction(raw) {
-				_, n := e.t.red.redactJSON(v)
-				e.res.Stats.Redactions += int64(n)
-			}
-			text := dashstream.MarshalJSON(v)
-			if len(text) > e.t.cfg.AttributeMaxBytes {
+			e.res.Stats.Redactions += int64(doc.Redactions())
+			if doc.JSONLen() > e.t.cfg.AttributeMaxBytes {
 				// A JSON document cannot be truncated: leave it out; the
 				// base is {} and the next StateDiff carries the state.
 				e.t.bad(&e.res.Stats, "initial_state_too_large", src)
 			} else {
-				ab.strRaw("initial_state_json", string(text))
-				base = v
-				baseLen = len(text)
+				ab.strRaw("initial_state_json", string(doc.CompactJSON()))
+				base = doc
 			}
 		}
 	}
 	if base == nil {
-		base = dashstream.NewObject(0)
+		base = emptyState()
 	}
 	ok := e.event(pb.EventType_EVENT_TYPE_GRAPH_START, "", rw.firstStart, src, &ab, 0, "")
-	e.setState(base, baseLen)
+	e.setState(base)
 	if ok {
 		e.s.resync = false
 	}
@@ -560,17 +554,12 @@ func (e *emitter) errorMessage(rw *runWork, si *spanInfo) {
 func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nodeID, step string) {
 	st := &e.res.Stats
 	cfg := &e.t.cfg
-	v, reason := parseState(raw, cfg.StateMaxBytes)
+	// Only what changed since the session's last state is parsed,
+	// redacted and canonicalised; the rest is reused from it.
+	doc, reason := e.buildState(raw)
 	if reason == "" {
-		_, n := e.t.red.redactJSON(v)
-		st.Redactions += int64(n)
-	}
-	// The JSON text is only built when a message carries it (full state,
-	// checkpoint); its length alone decides size limits and patch vs full.
-	textLen := 0
-	if reason == "" {
-		textLen = stateJSONLen(v)
-		if textLen > cfg.StateMaxBytes {
+		st.Redactions += int64(doc.Redactions())
+		if doc.JSONLen() > cfg.StateMaxBytes {
 			reason = "state_too_large"
 		}
 	}
@@ -579,7 +568,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 		if reason == "state_too_large" {
 			// Not diffed; consumers keep the older state and the next state
 			// that fits goes out in full.
-			e.setState(nil, 0)
+			e.setState(nil)
 			e.s.resync = true
 		}
 		return
@@ -592,18 +581,18 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	case !s.stateSent:
 		// The base came from this session's GRAPH_START: nothing to send
 		// while the state equals it, a full state at the first change.
-		if dashstream.Equal(s.state, v) {
+		if len(dashstream.DiffStateDocs(s.doc, doc)) == 0 {
 			return
 		}
 		full = true
 	default:
-		d, equal := diffStates(s.state, v, textLen)
+		d, equal := diffStates(s.doc, doc)
 		if equal {
 			return
 		}
 		full, ops = d.full, d.ops
 	}
-	hash := dashstream.StateHash(v)
+	hash := doc.Hash()
 	msg := &pb.StateDiff{
 		Header:           &pb.Header{TimestampUs: micros(tsNanos)},
 		BaseCheckpointId: s.lastCheckpoint,
@@ -612,12 +601,12 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	}
 	var text []byte
 	if full {
-		text = dashstream.MarshalJSON(v)
+		text = doc.CompactJSON()
 		msg.Operations = nil
 		msg.FullState = text
 	}
 	ok := e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_StateDiff{StateDiff: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_STATE_DIFF, src)
-	e.setState(v, textLen)
+	e.setState(doc)
 	if !ok {
 		return
 	}
@@ -638,20 +627,19 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	// exactly once (the race of AUDIT M-811 cannot happen here).
 	s.diffsSinceCheckpoint = 0
 	if text == nil {
-		text = dashstream.MarshalJSON(v)
+		text = doc.CompactJSON()
 	}
 	e.checkpoint(text, tsNanos, src, runID, nodeID, step)
 }
 
-// setState replaces the session's state (nil = unknown) and accounts its
-// approximate memory (the parsed form takes a few times its JSON length)
-// in the translator-wide state budget.
-func (e *emitter) setState(v any, jsonLen int) {
+// setState replaces the session's state (nil = unknown) and accounts the
+// memory its text and index hold in the translator-wide state budget.
+func (e *emitter) setState(doc *dashstream.StateDoc) {
 	s := e.s
-	s.state, s.hasBase = v, v != nil
+	s.doc, s.hasBase = doc, doc != nil
 	size := int64(0)
-	if v != nil {
-		size = int64(jsonLen) * stateMemoryFactor
+	if doc != nil {
+		size = doc.MemSize()
 	}
 	e.t.sessions.stateBytes.Add(size - s.stateBytes)
 	s.stateBytes = size

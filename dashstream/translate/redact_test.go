@@ -210,5 +210,12 @@ func TestStateJSONLen(t *testing.T) {
 		if got, want := stateJSONLen(v), len(dashstream.MarshalJSON(v)); got != want {
 			t.Errorf("stateJSONLen(%s) = %d, want %d", in, got, want)
 		}
+		doc, err := dashstream.BuildStateDoc(in, nil, nil, maxStateDepth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := doc.JSONLen(), len(dashstream.MarshalJSON(v)); got != want {
+			t.Errorf("StateDoc.JSONLen(%s) = %d, want %d", in, got, want)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package translate
 import (
 	"container/list"
 	"sync"
+
+	"github.com/dashstream/dashstreamexporter/dashstream"
 )
 
 // maxRunsPerSession bounds the runs a session remembers (for "GRAPH_START
@@ -10,10 +12,6 @@ import (
 // forgotten after this many newer runs on the same thread would get a second
 // GRAPH_START if more of its spans arrived; runs that old are long finished.
 const maxRunsPerSession = 64
-
-// stateMemoryFactor estimates the memory of a parsed state from its JSON
-// length (objects, slices and strings of the value model).
-const stateMemoryFactor = 3
 
 // maxRoutersPerRun bounds the router decisions remembered per run.
 const maxRoutersPerRun = 16
@@ -31,11 +29,11 @@ type session struct {
 	mu sync.Mutex
 	// nextSeq is the sequence the next record gets (never 0).
 	nextSeq uint64
-	// state is the last state consumers hold (parsed JSON, redacted);
+	// doc is the last state consumers hold (text and index, redacted);
 	// hasBase is false when consumers' state is unknown to us.
-	state   any
+	doc     *dashstream.StateDoc
 	hasBase bool
-	// stateBytes is state's accounted memory (see setState).
+	// stateBytes is doc's accounted memory (see setState).
 	stateBytes int64
 	// resync: the next state message must be a full_state (after a loss).
 	resync bool

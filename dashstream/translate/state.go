@@ -18,14 +18,21 @@ type stateDiff struct {
 	full bool
 }
 
-// parseState parses one snapshot with the JSON model's limits and returns
-// a bad-input reason when it is not usable.
-func parseState(raw string, maxBytes int) (any, string) {
-	if len(raw) > maxBytes {
+// buildState indexes and redacts one snapshot against the session's last
+// state (reusing what did not change) and returns a bad-input reason when
+// it is not usable. Size limits apply to the redacted text by the caller.
+func (e *emitter) buildState(raw string) (*dashstream.StateDoc, string) {
+	if len(raw) > e.t.cfg.StateMaxBytes {
 		return nil, "state_too_large"
 	}
-	v, err := dashstream.ParseJSONString(raw, dashstream.ParseOptions{MaxDepth: maxStateDepth, MaxBytes: maxBytes})
+	var red dashstream.StateRedactor
+	if e.t.red.enabled {
+		red = e.t.red
+	}
+	doc, err := dashstream.BuildStateDoc(raw, e.s.doc, red, maxStateDepth)
 	switch {
+	case errors.Is(err, dashstream.ErrStateNotObject):
+		return nil, "state_not_object"
 	case errors.Is(err, dashstream.ErrJSONTooDeep):
 		return nil, "state_too_deep"
 	case errors.Is(err, dashstream.ErrJSONTooLarge):
@@ -33,28 +40,34 @@ func parseState(raw string, maxBytes int) (any, string) {
 	case err != nil:
 		return nil, "state_not_json"
 	}
-	if _, ok := v.(*dashstream.Object); !ok {
-		return nil, "state_not_object"
-	}
-	return v, ""
+	return doc, ""
+}
+
+// emptyState is the diff base of a run without a usable initial state.
+func emptyState() *dashstream.StateDoc {
+	doc, _ := dashstream.BuildStateDoc("{}", nil, nil, maxStateDepth)
+	return doc
 }
 
 // diffStates computes the message content turning old into new; equal
 // reports that there is nothing to send.
-func diffStates(old, new any, newJSONLen int) (d stateDiff, equal bool) {
-	p := dashstream.Diff(old, new)
+func diffStates(old, new *dashstream.StateDoc) (d stateDiff, equal bool) {
+	p := dashstream.DiffStateDocs(old, new)
 	if len(p) == 0 {
 		return stateDiff{}, true
 	}
-	if dashstream.UseFullState(p.JSONLen(), newJSONLen) {
+	if dashstream.UseFullState(p.JSONLen(), new.JSONLen()) {
 		return stateDiff{full: true}, false
 	}
 	return stateDiff{ops: p.ToProto()}, false
 }
 
-// stateJSONLen is the length of v's compact JSON text without building it:
-// the length of a root-replace patch minus its fixed part.
-func stateJSONLen(v any) int {
-	return dashstream.Patch{{Op: dashstream.OpReplace, Value: v}}.JSONLen() -
-		(dashstream.Patch{{Op: dashstream.OpReplace}}.JSONLen() - len("null"))
-}
+// The redactor hides secrets in state documents (dashstream.StateRedactor).
+
+func (r *redactor) SecretKey(key string) bool { return r.keyIsSecret(key) }
+
+func (r *redactor) Replacement() string { return redactedText }
+
+func (r *redactor) RedactString(s string) (string, int) { return r.redactString(s) }
+
+func (r *redactor) RedactValue(v any) (any, int) { return r.redactJSON(v) }
