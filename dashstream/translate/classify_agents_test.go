@@ -35,7 +35,7 @@ type agentExpectation struct {
 // order; every model call as an LLM event with a model; and the replayed
 // final state equal to the program's conversation.
 func TestAgentRuntimeCaptures(t *testing.T) {
-	for _, name := range []string{"vercel_ai", "google_adk", "strands"} {
+	for _, name := range []string{"vercel_ai", "google_adk", "strands", "mastra"} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("testdata", "spans", name+".expected.json"))
 			if os.IsNotExist(err) {
@@ -92,6 +92,10 @@ func TestAgentRuntimeCaptures(t *testing.T) {
 
 				ts := r.Thread(th.ThreadID)
 				require.NotNil(t, ts, th.ThreadID)
+				if th.FinalState == nil {
+					// Mastra: its spans carry no conversation to compare.
+					continue
+				}
 				require.True(t, ts.StateKnown)
 				wantState, err := dashstream.ParseJSON(th.FinalState)
 				require.NoError(t, err)
