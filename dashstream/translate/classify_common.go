@@ -460,7 +460,7 @@ func buildGraphSchema(name, source string, nodes []string, edges [][2]string) st
 		Metadata: map[string]string{"source": source},
 	}
 	// Names as the events will carry them (classify_names.go).
-	name, _ = boundName(name)
+	gs.Name, _ = boundName(name)
 	seen := map[string]bool{}
 	addNode := func(n string) {
 		n, _ = boundName(n)
