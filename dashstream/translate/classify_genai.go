@@ -123,6 +123,7 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		out.role = roleLLM
 		genAILLM(attrs, out)
 		spanConversationStates(span, out)
+		out.conversation = out.stateBefore != "" && isAgentRuntimeScope(scope)
 	default:
 		out.role = roleOther
 		out.ignoreReason = "gen_ai_" + sanitizeReason(op)
