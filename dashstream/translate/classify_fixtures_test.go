@@ -283,7 +283,7 @@ func countPrefix(lines []string, prefix string) int {
 // BenchmarkClassifyFixture measures classification alone (all conventions in
 // the default order, as the engine tries them) per span of each fixture.
 func BenchmarkClassifyFixture(b *testing.B) {
-	for _, file := range []string{"openinference.json", "openinference_py.json", "openllmetry.json", "gen_ai.json", "dashflow.json"} {
+	for _, file := range []string{"openinference.json", "openinference_py.json", "openllmetry.json", "gen_ai.json", "dashflow.json", "vercel_ai.json", "google_adk.json", "strands.json", "openllmetry_js.json"} {
 		b.Run(file, func(b *testing.B) {
 			raw, err := os.ReadFile(filepath.Join("testdata", "spans", file))
 			require.NoError(b, err)

@@ -27,6 +27,9 @@ type genAIClassifier struct{}
 // genAIStepNode names the node of an agent_step span.
 const genAIStepNode = "step"
 
+// mastraKeyStepIndex numbers Mastra's agent_step spans (from 0).
+const mastraKeyStepIndex = "mastra.model_step.step_index"
+
 func newGenAIClassifier() classifier { return genAIClassifier{} }
 
 func (genAIClassifier) name() string { return ConventionGenAI }
@@ -97,6 +100,9 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		out.nodeName = genAIStepNode
 		if rest, ok := strings.CutPrefix(span.Name(), "step "); ok {
 			out.step, out.hasStep = parseIntText(rest)
+		} else if i, ok := attrInt(attrs, mastraKeyStepIndex); ok {
+			// Mastra: "agent_step <agent>", steps counted from 0.
+			out.step, out.hasStep = i+1, true
 		}
 	case op == "execute_tool":
 		out.role = roleTool
@@ -117,6 +123,7 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		out.role = roleLLM
 		genAILLM(attrs, out)
 		spanConversationStates(span, out)
+		out.conversation = out.stateBefore != "" && isAgentRuntimeScope(scope)
 	default:
 		out.role = roleOther
 		out.ignoreReason = "gen_ai_" + sanitizeReason(op)

@@ -56,6 +56,7 @@ func classifyADK(res pcommon.Resource, span ptrace.Span, op string, out *spanInf
 		out.threadID = attrStr(attrs, adkKeySessionID)
 		genAILLM(attrs, out)
 		adkConversation(attrs, out)
+		out.conversation = out.stateBefore != ""
 		return true
 	case op == "execute_tool" && attrStr(attrs, genAIKeyToolName) == adkMergedTools:
 		fillCommon(res, span, ConventionGenAI, out)

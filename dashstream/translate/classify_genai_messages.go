@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -182,4 +183,25 @@ func messagesState(a, b []json.RawMessage) string {
 	}
 	sb.WriteString(`]}`)
 	return sb.String()
+}
+
+// agentRuntimeScopes are the tracers of agent runtimes whose model calls
+// carry the agent's whole conversation, which is therefore the run's state
+// (spanInfo.conversation). A GenAI model call of any other instrumentation
+// (an OpenAI client call inside a LangGraph node, say) only lends its
+// conversation to an enclosing node that has no state of its own.
+var agentRuntimeScopes = [...]string{
+	"gen_ai",                // Vercel AI SDK 7 (@ai-sdk/otel)
+	adkScope,                // Google ADK
+	strandsScope,            // Strands Agents
+	"@mastra/otel-exporter", // Mastra
+}
+
+func isAgentRuntimeScope(scope pcommon.InstrumentationScope) bool {
+	for _, s := range agentRuntimeScopes {
+		if strings.EqualFold(scope.Name(), s) {
+			return true
+		}
+	}
+	return false
 }

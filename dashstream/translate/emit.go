@@ -449,7 +449,15 @@ func (e *emitter) children(rw *runWork, rs *runState, spans []*spanInfo, nodeID 
 	for _, ce := range evs {
 		switch ce.si.role {
 		case roleLLM:
+			// An agent runtime's conversation is its state: applied at the
+			// model call's start and end (classify_genai_messages.go).
+			if ce.si.conversation && !ce.end && ce.si.stateBefore != "" && forward(rs, ce.si, false) {
+				e.snapshot(ce.si.stateBefore, ce.ts, ce.si, rw.runID, nodeID, "")
+			}
 			e.llm(ce, nodeID)
+			if ce.si.conversation && ce.end && ce.si.stateAfter != "" && forward(rs, ce.si, true) {
+				e.snapshot(ce.si.stateAfter, ce.ts, ce.si, rw.runID, nodeID, "")
+			}
 		case roleTool:
 			e.tool(ce, nodeID)
 		case roleCheckpointSave:

@@ -101,6 +101,11 @@ type spanInfo struct {
 	flat        bool
 	nameUnknown bool
 
+	// conversation: an llm span of an agent runtime whose conversation is
+	// the run's state: its stateBefore/stateAfter are applied at the call's
+	// start and end, wherever the call lands (also without its node).
+	conversation bool
+
 	// invocationInput is the raw JSON object a graph invocation was called
 	// with (OpenInference/OpenLLMetry graph span input, LangGraph __start__
 	// input). It is the new input of this invocation only, NOT a state
