@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -39,6 +40,7 @@ type serveFlags struct {
 	uiDir       string
 	origins     stringList
 	limits      liveLimits
+	maxClients  int
 }
 
 // stringList is a repeatable string flag.
@@ -57,6 +59,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.limits.threads, "max-threads", f.limits.threads, "threads the live view keeps (the least recently updated go first)")
 	fs.IntVar(&f.limits.history, "max-history", f.limits.history, "messages of history the live view keeps per thread")
 	fs.Int64Var(&f.limits.stateBytes, "max-state-bytes", f.limits.stateBytes, "bytes of state snapshots the live view keeps in all, for time travel")
+	fs.IntVar(&f.maxClients, "max-clients", 64, "websocket clients served at once (each reads Kafka on its own)")
 }
 
 // checkListen refuses a non-loopback address unless allowed.
@@ -150,7 +153,7 @@ func newServer(client sarama.Client, f serveFlags, logf func(string, ...any)) *s
 	return &server{
 		flags: f,
 		model: newLiveModel(f.limits),
-		relay: &relay{client: client, topic: f.kafka.topic, origins: f.origins, started: time.Now(), logf: logf,
+		relay: &relay{client: client, topic: f.kafka.topic, origins: f.origins, started: time.Now(), logf: logf, maxClients: f.maxClients,
 			dial: func() (sarama.Client, error) { return connect(&f.kafka) }},
 		logf: logf,
 	}
@@ -194,7 +197,36 @@ func (s *server) follow(ctx context.Context) {
 	}
 }
 
+// loopbackHost reports whether a request's Host names this machine: with a
+// loopback listener, any other Host is a page of another site whose name
+// was rebound to 127.0.0.1 (DNS rebinding), which must not read the view.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (s *server) handler() http.Handler {
+	mux := s.routes()
+	if s.flags.allowRemote {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			http.Error(w, "dashstream serve answers loopback host names only (start it with --allow-remote to serve others)", http.StatusForbidden)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	web, _ := fs.Sub(webFiles, "web")
 	mux.Handle("GET /live/", http.StripPrefix("/live/", http.FileServerFS(web)))

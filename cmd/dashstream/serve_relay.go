@@ -68,6 +68,8 @@ type relay struct {
 	// queue is the number of units (a cursor and its record, or a control
 	// message) waiting for one client; 0 means relayQueueUnits.
 	queue int
+	// maxClients bounds the websocket clients served at once (0: no bound).
+	maxClients int
 	// slow is how long a full queue may stay full before its client is
 	// dropped; 0 means relaySlowClient.
 	slow    time.Duration
@@ -142,6 +144,10 @@ func (rc *relayConn) drop(reason string) {
 
 // serveWS runs one client until it goes away or is dropped.
 func (rl *relay) serveWS(w http.ResponseWriter, r *http.Request) {
+	if rl.maxClients > 0 && rl.clients.Load() >= int64(rl.maxClients) {
+		http.Error(w, "too many websocket clients", http.StatusServiceUnavailable)
+		return
+	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: rl.origins})
 	if err != nil {
 		rl.logf("websocket from %s refused: %v", r.RemoteAddr, err)

@@ -380,3 +380,40 @@ func TestCheckListen(t *testing.T) {
 		require.Equal(t, tc.ok, err == nil, "%s remote=%v: %v", tc.addr, tc.remote, err)
 	}
 }
+
+// A page of another site whose name was rebound to 127.0.0.1 sends its own
+// Host: it must not read the view or the relay.
+func TestServeRefusesForeignHost(t *testing.T) {
+	h := startServe(t, 0)
+	for _, path := range []string{"/live/api/threads", "/ws", "/health"} {
+		req, err := http.NewRequest(http.MethodGet, h.http.URL+path, nil)
+		require.NoError(t, err)
+		req.Host = "rebound.example:8080"
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+	}
+	for _, host := range []string{"127.0.0.1:8080", "localhost:1", "[::1]:80", "localhost"} {
+		require.True(t, loopbackHost(host), host)
+	}
+	for _, host := range []string{"example.com", "10.0.0.1:80", "127.0.0.1.example:80", ""} {
+		require.False(t, loopbackHost(host), host)
+	}
+}
+
+func TestRelayMaxClients(t *testing.T) {
+	h := startServe(t, 0)
+	h.srv.relay.maxClients = 1
+	h.dial(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for h.srv.relay.clients.Load() < 1 {
+		require.True(t, time.Now().Before(deadline))
+		time.Sleep(10 * time.Millisecond) // polling a counter
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(h.http.URL, "http")+"/ws", nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+}
