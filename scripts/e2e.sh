@@ -19,7 +19,7 @@
 # OTLP_HTTP_ENDPOINT_B (127.0.0.1:4418), OTELCOL_METRICS_PORT_B (8889).
 # E2E_SKIP_SCALE_OUT=1 skips check 2.
 # E2E_REQUIRE_LANGGRAPH=1 makes a missing node/npm a failure (CI sets it).
-# E2E_NPM_CI=1 runs `npm ci` even where node_modules exists.
+# E2E_NPM_CI=1 runs `npm ci` even where node_modules is up to date with the lock file.
 # Ends with "N passed, M failed"; exits non-zero when anything failed.
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
@@ -50,6 +50,12 @@ check() {
 	fi
 }
 
+# stale_modules DIR: DIR's node_modules is missing or older than its lock
+# file (npm writes node_modules/.package-lock.json at every install).
+stale_modules() {
+	[[ ! -f $1/node_modules/.package-lock.json || $1/package-lock.json -nt $1/node_modules/.package-lock.json ]]
+}
+
 # uicheck NAME PREFIX: the threads' records, read back from Kafka, on the
 # DashFlow UI's browser path (internal/uiworker/check.mjs: protobufjs, then
 # structured cloning): every field arrives, every state hash verifies, every
@@ -66,7 +72,7 @@ uicheck() {
 		fi
 		return
 	fi
-	if [[ ! -d $uiworker/node_modules ]]; then
+	if stale_modules "$uiworker"; then
 		(cd "$uiworker" && npm ci --no-audit --no-fund --loglevel=error)
 	fi
 	log "$name-ui: dashstream tail --records | node internal/uiworker/check.mjs --require-schema"
@@ -156,7 +162,7 @@ node_example() {
 	prefix="e2e-$name-$run_id-"
 	expect="$RUN_DIR/e2e-$name-expect.json"
 	log "$name: npm ci, then node $script $* (OTLP/HTTP to $OTLP_HTTP_ENDPOINT)"
-	if [[ ! -d $dir/node_modules || ${E2E_NPM_CI:-} == 1 ]]; then
+	if stale_modules "$dir" || [[ ${E2E_NPM_CI:-} == 1 ]]; then
 		if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); then
 			failed=$((failed + 1))
 			log "FAIL $name: npm ci failed"
