@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
 	"github.com/dashstream/dashstreamexporter/dashstream/translate"
@@ -22,7 +23,7 @@ import (
 // sequence it has already applied as out of order (it stops applying patches
 // until the next full state). So whenever a producer (and with it a producer
 // id) is created, before it sends a record to a partition it reads back
-// that partition's last dedupReadBack records, and it skips every record
+// that partition's last records (readBack), and it skips every record
 // whose thread already has that sequence, or a higher one, in Kafka.
 //
 // Why the tail is enough: only records of the one request in flight can be
@@ -32,9 +33,34 @@ import (
 // it was never sent. Per thread the records of a partition are in sequence
 // order, so the highest sequence found says which records are there.
 
-// dedupReadBack is how many records back from a partition's end the
-// producer looks: well above a request's largest size (batch max_size).
-const dedupReadBack = 4 * defaultBatchMaxRecords
+// minReadBack is how many records back from a partition's end the producer
+// looks at least; readBack raises it for larger requests.
+const minReadBack = 4 * defaultBatchMaxRecords
+
+// maxReadBack bounds the read-back when requests have no size bound.
+const maxReadBack = 1_000_000
+
+// readBack is how many records back from a partition's end the producer
+// looks: twice the most records one request can hold, at least minReadBack.
+// A bytes sizer bounds records at one per 64 bytes (a DashStream record is
+// larger); no max_size falls back to maxReadBack.
+func readBack(cfg *Config) int64 {
+	q := cfg.QueueBatchConfig.Get()
+	if q == nil || !q.Batch.HasValue() {
+		return minReadBack
+	}
+	b := q.Batch.Get()
+	var most int64
+	switch {
+	case b.MaxSize <= 0:
+		return maxReadBack
+	case b.Sizer == exporterhelper.RequestSizerTypeBytes:
+		most = b.MaxSize / 64
+	default:
+		most = b.MaxSize
+	}
+	return min(max(2*most, minReadBack), maxReadBack)
+}
 
 // dedupReadTimeout bounds reading one partition's tail.
 const dedupReadTimeout = 30 * time.Second
@@ -49,17 +75,18 @@ type topicPartition struct {
 // partitions it checked and, per thread, the highest sequence found.
 type kafkaTail struct {
 	mu      sync.Mutex // sends may run concurrently (sending_queue.num_consumers > 1)
+	window  int64      // records read back per partition
 	checked map[topicPartition]bool
 	high    map[string]uint64
 	dec     *dashstream.Decoder
 }
 
-func newKafkaTail() (*kafkaTail, error) {
+func newKafkaTail(window int64) (*kafkaTail, error) {
 	dec, err := dashstream.NewDecoder(dashstream.DecoderOptions{})
 	if err != nil {
 		return nil, err
 	}
-	return &kafkaTail{checked: map[topicPartition]bool{}, high: map[string]uint64{}, dec: dec}, nil
+	return &kafkaTail{window: window, checked: map[topicPartition]bool{}, high: map[string]uint64{}, dec: dec}, nil
 }
 
 // delivered reports, per record, whether Kafka already has it, reading back
@@ -106,7 +133,7 @@ func (k *kafkaTail) delivered(client sarama.Client, recs []*translate.Record) ([
 	return out, nil
 }
 
-// read reads a partition's last dedupReadBack records and notes each
+// read reads a partition's last k.window records and notes each
 // thread's highest sequence.
 func (k *kafkaTail) read(client sarama.Client, tp topicPartition) error {
 	newest, err := client.GetOffset(tp.topic, tp.partition, sarama.OffsetNewest)
@@ -117,7 +144,7 @@ func (k *kafkaTail) read(client sarama.Client, tp topicPartition) error {
 	if err != nil {
 		return fmt.Errorf("dashstream: oldest offset of %s/%d: %w", tp.topic, tp.partition, err)
 	}
-	start := max(oldest, newest-dedupReadBack)
+	start := max(oldest, newest-k.window)
 	if start >= newest {
 		return nil
 	}

@@ -351,7 +351,7 @@ func (e *tracesExporter) start(ctx context.Context, _ component.Host) error {
 	}
 	// The producer connects on the first push, so the collector starts
 	// (and the persistent queue fills) while Kafka is down.
-	e.producer = newKafkaProducer(e.cfg.ClientConfig.Brokers, sc, e.logger)
+	e.producer = newKafkaProducer(e.cfg.ClientConfig.Brokers, sc, readBack(e.cfg), e.logger)
 	if q := e.cfg.QueueBatchConfig; q.HasValue() && q.Get().NumConsumers > 1 {
 		e.logger.Warn("sending_queue.num_consumers > 1 sends several requests at once: records of a thread may reach Kafka out of order.",
 			zap.Int("num_consumers", q.Get().NumConsumers))

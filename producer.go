@@ -125,9 +125,10 @@ func configureSASL(sc *sarama.Config, sasl *configkafka.SASLConfig) error {
 // kafkaProducer owns the sarama producer. It is created lazily so the
 // exporter starts (and its persistent queue fills) while Kafka is down.
 type kafkaProducer struct {
-	brokers []string
-	conf    *sarama.Config
-	logger  *zap.Logger
+	brokers  []string
+	conf     *sarama.Config
+	readBack int64 // records read back per partition by a new producer (dedup.go)
+	logger   *zap.Logger
 
 	mu     sync.Mutex
 	client sarama.Client
@@ -139,8 +140,8 @@ type kafkaProducer struct {
 	deduplicated atomic.Int64
 }
 
-func newKafkaProducer(brokers []string, conf *sarama.Config, logger *zap.Logger) *kafkaProducer {
-	return &kafkaProducer{brokers: brokers, conf: conf, logger: logger}
+func newKafkaProducer(brokers []string, conf *sarama.Config, readBack int64, logger *zap.Logger) *kafkaProducer {
+	return &kafkaProducer{brokers: brokers, conf: conf, readBack: readBack, logger: logger}
 }
 
 // connect creates the sarama producer if needed.
@@ -162,7 +163,7 @@ func (p *kafkaProducer) connect() (sarama.SyncProducer, error) {
 		_ = client.Close()
 		return nil, fmt.Errorf("dashstream: creating Kafka producer: %w", err)
 	}
-	tail, err := newKafkaTail()
+	tail, err := newKafkaTail(p.readBack)
 	if err != nil {
 		_ = sp.Close()
 		_ = client.Close()

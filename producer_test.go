@@ -20,7 +20,7 @@ func testProducer(t *testing.T, brokers []string, mutate func(*Config)) *kafkaPr
 	}
 	sc, err := newSaramaConfig(t.Context(), cfg)
 	require.NoError(t, err)
-	p := newKafkaProducer(brokers, sc, zap.NewNop())
+	p := newKafkaProducer(brokers, sc, minReadBack, zap.NewNop())
 	t.Cleanup(func() { require.NoError(t, p.close()) })
 	return p
 }
