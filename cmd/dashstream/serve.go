@@ -310,8 +310,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for {
-		_, version, _, _ := s.model.threadList()
-		if version != sent {
+		if version := s.model.currentVersion(); version != sent {
 			if !write("event: change\ndata: " + strconv.FormatUint(version, 10) + "\n\n") {
 				return
 			}

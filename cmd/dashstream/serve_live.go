@@ -139,6 +139,7 @@ func (m *liveModel) add(dec *dashstream.Decoder, value []byte) {
 	m.lastAt = time.Now()
 	if err != nil {
 		m.bad++
+		m.version++
 		m.bump()
 		return
 	}
@@ -352,6 +353,13 @@ func (m *liveModel) evictThreads() {
 func (m *liveModel) bump() {
 	close(m.changed)
 	m.changed = make(chan struct{})
+}
+
+// currentVersion is the model's version (bumped by every change).
+func (m *liveModel) currentVersion() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.version
 }
 
 // wait returns a channel closed at the next change.
