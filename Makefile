@@ -140,6 +140,10 @@ run: collector cli devkafka demo ## start dev Kafka + collector, run the demo, s
 e2e: collector cli devkafka demo ## end-to-end test: demo, LangGraph.js and agent runtime spans through Kafka, checked by dashstream verify
 	@scripts/e2e.sh
 
+.PHONY: crash-test
+crash-test: collector cli devkafka ## SIGKILL the collector with the dev Kafka stalled, restart it, verify --strict (CRASH_REPS=N)
+	@scripts/crash.sh
+
 .PHONY: screenshots
 screenshots: collector cli devkafka demo ## the README's pictures from real runs (DASHFLOW_UI_DIR=… adds the DashFlow UI's)
 	@scripts/screenshots.sh
