@@ -68,14 +68,7 @@ func checkListen(addr string, allowRemote bool) error {
 	if err != nil {
 		return usageErrorf("--listen %q: %v", addr, err)
 	}
-	if allowRemote {
-		return nil
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
+	if !allowRemote && !loopbackHost(host) {
 		return usageErrorf("--listen %q is not a loopback address: the view shows every state in the topic; add --allow-remote to serve it anyway", addr)
 	}
 	return nil
