@@ -89,3 +89,75 @@ func TestReadBackSkipsOnlyWhatKafkaHas(t *testing.T) {
 		requireFinalState(t, r, th, stateJSON(th, 3))
 	}
 }
+
+// recordCopies translates step n of threads with exp's translator and
+// returns copies of the records, as a persistent queue holds them.
+func recordCopies(t *testing.T, exp *tracesExporter, threads []string, n int) []*translate.Record {
+	t.Helper()
+	res, err := exp.tr.Translate(t.Context(), stepTraces(threads, n))
+	require.NoError(t, err)
+	defer res.Release()
+	out := make([]*translate.Record, len(res.Records))
+	for i := range res.Records {
+		c := res.Records[i]
+		c.Key, c.Value = slices.Clone(c.Key), slices.Clone(c.Value)
+		out[i] = &c
+	}
+	return out
+}
+
+// TestRestartSkipsRecordsAlreadyInKafka: an instance died (no shutdown)
+// with one request in flight of which Kafka had written none, half or all;
+// the restarted instance gets the whole request back from its queue (the
+// restore stash) and then translates new spans. Kafka must end up with
+// every record exactly once, in order, and the restored ones first.
+func TestRestartSkipsRecordsAlreadyInKafka(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		written func(n int) int // how many of the n in-flight records Kafka had
+	}{
+		{"none", func(int) int { return 0 }},
+		{"half", func(n int) int { return n / 2 }},
+		{"all", func(n int) int { return n }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster := newCluster(t)
+			brokers := cluster.ListenAddrs()
+			cfg := testConfig(brokers)
+			threads := threadNames("restart", 5)
+
+			dead, _ := startExporter(t, cfg, nil)
+			total := 0
+			for n := 1; n <= 2; n++ {
+				recs := recordCopies(t, dead, threads, n)
+				for i, err := range dead.producer.send(recs) {
+					require.NoError(t, err, "record %d of step %d", i, n)
+				}
+				total += len(recs)
+			}
+			inFlight := recordCopies(t, dead, threads, 3)
+			written := tc.written(len(inFlight))
+			if written > 0 {
+				for i, err := range dead.producer.send(inFlight[:written]) {
+					require.NoError(t, err, "in-flight record %d", i)
+				}
+			}
+			total += len(inFlight)
+
+			restarted, _ := startExporter(t, cfg, nil)
+			restarted.stash.setActive(true)
+			require.True(t, restarted.stash.take(inFlight))
+			restarted.stash.setActive(false)
+			require.NoError(t, restarted.ConsumeTraces(t.Context(), stepTraces(threads, 4)))
+			total += int(restarted.enqueued.Load())
+
+			got := consumeAll(t, brokers, total) // fails on any record beyond total
+			assert.EqualValues(t, written, restarted.producer.deduplicated.Load(),
+				"the restarted producer skips exactly what Kafka had")
+			r := streamCheck(t, got)
+			for _, th := range threads {
+				requireFinalState(t, r, th, stateJSON(th, 4))
+			}
+		})
+	}
+}
