@@ -225,6 +225,10 @@ func (d *StateDoc) Redactions() int { return int(d.root.red) }
 // not modify).
 func (d *StateDoc) CanonicalJSON() []byte { return d.canon }
 
+// Text is the snapshot text the document was built from (unredacted):
+// building it again without a previous document gives an equal document.
+func (d *StateDoc) Text() string { return d.raw }
+
 // MemSize estimates the memory the document holds: its text, canonical
 // text and index.
 func (d *StateDoc) MemSize() int64 {

@@ -251,10 +251,12 @@ func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 		ab.str("error", nonEmpty(g.errorMessage, "error"))
 		ab.str("exception_type", g.exceptionType)
 		e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", g.endNanos, g, &ab, dur, "")
+		e.restState()
 		return
 	}
 	ab.float("duration_us", float64(dur))
 	e.event(pb.EventType_EVENT_TYPE_GRAPH_END, "", g.endNanos, g, &ab, dur, "")
+	e.restState()
 }
 
 // group emits one step's node executions: edges from the previous step,
@@ -644,13 +646,18 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 // memory its text and index hold in the translator-wide state budget.
 func (e *emitter) setState(doc *dashstream.StateDoc) {
 	s := e.s
-	s.doc, s.hasBase = doc, doc != nil
+	s.doc, s.hasBase, s.resting = doc, doc != nil, ""
 	size := int64(0)
 	if doc != nil {
 		size = doc.MemSize()
 	}
-	e.t.sessions.stateBytes.Add(size - s.stateBytes)
-	s.stateBytes = size
+	e.account(size)
+}
+
+// account sets the session's share of the translator-wide state budget.
+func (e *emitter) account(size int64) {
+	e.t.sessions.stateBytes.Add(size - e.s.stateBytes)
+	e.s.stateBytes = size
 }
 
 // checkpoint emits a Checkpoint of the state just diffed.

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dashstream/dashstreamexporter/dashstream"
 	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
 )
 
@@ -203,5 +204,84 @@ func TestSameThreadSerialises(t *testing.T) {
 	second.Release()
 	if second.Records[0].Sequence <= held.Records[len(held.Records)-1].Sequence {
 		t.Fatal("second call's sequences are not after the first's")
+	}
+}
+
+// graphRun is one finished run of thread: its graph span and one node
+// span per state, step 1 onwards.
+func graphRun(thread, run string, states ...string) []sp {
+	spans := []sp{{trace: run, id: "graph", name: "graph", start: 0, end: int64(len(states)*10 + 10),
+		attrs: map[string]any{"dashstream.span.kind": "graph", "dashstream.thread_id": thread, "dashstream.graph.name": "g"}}}
+	for i, st := range states {
+		n := nodeSpan(thread, run, i+1, st)
+		n.parent = "graph"
+		spans = append(spans, n)
+	}
+	return spans
+}
+
+// TestRestingSessionBetweenRuns: once a run ends, the session keeps only
+// its state's text (accounted as such); the thread's next run builds its
+// states against that text as if the index had been kept — patches, not
+// full states — with redaction applied again and every hash right, and
+// rests again when it ends.
+func TestRestingSessionBetweenRuns(t *testing.T) {
+	tr := newTestTranslator(t, DefaultConfig())
+	const thread = "resting"
+	// Large enough that a one-message change is sent as a patch.
+	ctx := strings.Repeat("context ", 200)
+	state := func(n int, msgs string) string {
+		return fmt.Sprintf(`{"api_key":"sk-abcdefghijklmnopqrstuvwx","context":%q,"messages":[%s],"n":%d}`, ctx, msgs, n)
+	}
+	final := state(2, `"hi","hello"`)
+	first := translateAll(t, tr, buildTraces(graphRun(thread, "run-1", state(1, `"hi"`), final)...))
+
+	s := tr.sessions.m[thread]
+	if s == nil {
+		t.Fatal("no session for the thread")
+	}
+	s.mu.Lock()
+	doc, resting, accounted := s.doc, s.resting, s.stateBytes
+	s.mu.Unlock()
+	if doc != nil || resting != final {
+		t.Fatalf("after the run: doc %v, resting %q; want no index and the final text", doc != nil, resting)
+	}
+	if accounted != int64(len(final)) || tr.sessions.stateBytes.Load() != accounted {
+		t.Fatalf("accounted %d bytes (table %d), want the text's %d", accounted, tr.sessions.stateBytes.Load(), len(final))
+	}
+
+	// The next run starts from where the last one ended (a conversation's
+	// next turn): its initial state is built against the resting text.
+	run2 := graphRun(thread, "run-2", state(3, `"hi","hello","again"`))
+	run2[0].attrs["dashstream.state.initial"] = final
+	second := translateAll(t, tr, buildTraces(run2...))
+	ds := decodeAll(t, second.Records)
+	if d := firstDiffMsg(ds); d == nil || len(d.GetFullState()) != 0 {
+		t.Fatalf("second run: %v, want its first state as a patch", eventTypes(ds))
+	}
+
+	s.mu.Lock()
+	doc, resting = s.doc, s.resting
+	s.mu.Unlock()
+	if doc != nil || !strings.Contains(resting, `"again"`) {
+		t.Fatalf("after the second run: doc %v, resting %q", doc != nil, resting)
+	}
+
+	r := dashstream.NewReplayer()
+	for _, d := range append(decodeAll(t, first.Records), ds...) {
+		if err := r.Apply(d.msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := r.Problems(); len(p) != 0 {
+		t.Fatalf("replay problems: %v", p)
+	}
+	want := strings.Replace(state(3, `"hi","hello","again"`), "sk-abcdefghijklmnopqrstuvwx", "[REDACTED]", 1)
+	wantV, err := dashstream.ParseJSON([]byte(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Thread(thread).State; !dashstream.Equal(got, wantV) {
+		t.Fatalf("replayed state %s, want %s", dashstream.MarshalJSON(got), want)
 	}
 }

@@ -29,7 +29,7 @@ func (e *emitter) buildState(raw string) (*dashstream.StateDoc, string) {
 	if e.t.red.enabled {
 		red = e.t.red
 	}
-	doc, err := dashstream.BuildStateDoc(raw, e.s.doc, red, maxStateDepth)
+	doc, err := dashstream.BuildStateDoc(raw, e.wake(red), red, maxStateDepth)
 	switch {
 	case errors.Is(err, dashstream.ErrStateNotObject):
 		return nil, "state_not_object"
@@ -41,6 +41,39 @@ func (e *emitter) buildState(raw string) (*dashstream.StateDoc, string) {
 		return nil, "state_not_json"
 	}
 	return doc, ""
+}
+
+// restState drops the index and canonical text of the session's state
+// once a run has ended, keeping only its text: a finished thread (most
+// threads, most of the time) then holds about as much as its state's JSON.
+// The thread's next snapshot builds the document again (wake).
+func (e *emitter) restState() {
+	s := e.s
+	if s.doc == nil {
+		return
+	}
+	s.resting, s.doc = s.doc.Text(), nil
+	e.account(int64(len(s.resting)))
+}
+
+// wake returns the session's state document, building it again from its
+// text if the session rested. The text built before with the same
+// redactor and limits, so it builds again; should it not, the base is
+// unknown and the next state goes out in full.
+func (e *emitter) wake(red dashstream.StateRedactor) *dashstream.StateDoc {
+	s := e.s
+	if s.doc != nil || s.resting == "" {
+		return s.doc
+	}
+	doc, err := dashstream.BuildStateDoc(s.resting, nil, red, maxStateDepth)
+	s.resting = ""
+	if err != nil {
+		e.setState(nil)
+		return nil
+	}
+	s.doc = doc
+	e.account(doc.MemSize())
+	return doc
 }
 
 // emptyState is the diff base of a run without a usable initial state.
