@@ -646,7 +646,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 // memory its text and index hold in the translator-wide state budget.
 func (e *emitter) setState(doc *dashstream.StateDoc) {
 	s := e.s
-	s.doc, s.hasBase, s.resting = doc, doc != nil, ""
+	s.doc, s.hasBase, s.resting = doc, doc != nil, nil
 	size := int64(0)
 	if doc != nil {
 		size = doc.MemSize()

@@ -33,10 +33,10 @@ type session struct {
 	// hasBase is false when consumers' state is unknown to us.
 	doc     *dashstream.StateDoc
 	hasBase bool
-	// resting is doc's text while the session rests between runs: the
-	// index and canonical text are dropped when a run ends and built again
-	// at the thread's next snapshot (see restState).
-	resting string
+	// resting is doc's text, s2-compressed, while the session rests
+	// between runs: the index and canonical text are dropped when a run
+	// ends and built again at the thread's next snapshot (see restState).
+	resting []byte
 	// stateBytes is the accounted memory of doc or resting (see setState).
 	stateBytes int64
 	// resync: the next state message must be a full_state (after a loss).

@@ -2,6 +2,9 @@ package translate
 
 import (
 	"errors"
+	"slices"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
 	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
@@ -44,15 +47,18 @@ func (e *emitter) buildState(raw string) (*dashstream.StateDoc, string) {
 }
 
 // restState drops the index and canonical text of the session's state
-// once a run has ended, keeping only its text: a finished thread (most
-// threads, most of the time) then holds about as much as its state's JSON.
-// The thread's next snapshot builds the document again (wake).
+// once a run has ended and keeps only its text, compressed (and trims
+// the observed graphs): a finished
+// thread (most threads, most of the time) then holds a fraction of its
+// state's JSON. s2 rather than zstd: it costs a few µs per KiB, once per
+// run. The thread's next snapshot builds the document again (wake).
 func (e *emitter) restState() {
 	s := e.s
+	s.graphs.trim()
 	if s.doc == nil {
 		return
 	}
-	s.resting, s.doc = s.doc.Text(), nil
+	s.resting, s.doc = slices.Clone(s2.Encode(nil, []byte(s.doc.Text()))), nil
 	e.account(int64(len(s.resting)))
 }
 
@@ -62,11 +68,15 @@ func (e *emitter) restState() {
 // unknown and the next state goes out in full.
 func (e *emitter) wake(red dashstream.StateRedactor) *dashstream.StateDoc {
 	s := e.s
-	if s.doc != nil || s.resting == "" {
+	if s.doc != nil || s.resting == nil {
 		return s.doc
 	}
-	doc, err := dashstream.BuildStateDoc(s.resting, nil, red, maxStateDepth)
-	s.resting = ""
+	text, err := s2.Decode(nil, s.resting)
+	s.resting = nil
+	var doc *dashstream.StateDoc
+	if err == nil {
+		doc, err = dashstream.BuildStateDoc(string(text), nil, red, maxStateDepth)
+	}
 	if err != nil {
 		e.setState(nil)
 		return nil

@@ -80,6 +80,21 @@ func (gs *observedGraphs) get(name string) *observedGraph {
 	return g
 }
 
+// trim gives the graphs' lists back the room kept for growth and drops
+// the rendered schemas (rendered again at the next GRAPH_START): a session
+// between runs holds only what it learned.
+func (gs *observedGraphs) trim() {
+	for _, g := range gs.graphs {
+		if cap(g.nodes) > len(g.nodes) {
+			g.nodes = slices.Clone(g.nodes)
+		}
+		if cap(g.edges) > len(g.edges) {
+			g.edges = slices.Clone(g.edges)
+		}
+		g.schema = ""
+	}
+}
+
 // room reports whether n more bytes of names fit, and accounts them.
 func (g *observedGraph) room(n int) bool {
 	if g.bytes+n > maxObservedBytes {
