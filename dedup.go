@@ -77,8 +77,13 @@ type kafkaTail struct {
 	mu      sync.Mutex // sends may run concurrently (sending_queue.num_consumers > 1)
 	window  int64      // records read back per partition
 	checked map[topicPartition]bool
-	high    map[string]uint64
-	dec     *dashstream.Decoder
+	// complete: topics whose every partition is checked, with their
+	// partition count then.
+	complete map[string]int
+	// high holds, per thread found in a tail, the highest sequence there,
+	// until a record of the thread above it passes: later ones are higher.
+	high map[string]uint64
+	dec  *dashstream.Decoder
 }
 
 func newKafkaTail(window int64) (*kafkaTail, error) {
@@ -86,15 +91,21 @@ func newKafkaTail(window int64) (*kafkaTail, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kafkaTail{window: window, checked: map[topicPartition]bool{}, high: map[string]uint64{}, dec: dec}, nil
+	return &kafkaTail{window: window, checked: map[topicPartition]bool{}, complete: map[string]int{},
+		high: map[string]uint64{}, dec: dec}, nil
 }
 
 // delivered reports, per record, whether Kafka already has it, reading back
-// the tails of the partitions not checked yet.
+// the tails of the partitions not checked yet. Once every partition of the
+// records' topics is checked and no thread found there is still ahead of
+// its records, nothing is left to look up.
 func (k *kafkaTail) delivered(client sarama.Client, recs []*translate.Record) ([]bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	out := make([]bool, len(recs))
+	if len(k.high) == 0 && k.allComplete(client, recs) {
+		return out, nil
+	}
 	partitioners := map[string]sarama.Partitioner{}
 	counts := map[string]int32{}
 	for i, r := range recs {
@@ -125,12 +136,49 @@ func (k *kafkaTail) delivered(client sarama.Client, recs []*translate.Record) ([
 				return nil, err
 			}
 			k.checked[tp] = true
+			k.noteComplete(r.Topic, int(n))
 		}
-		if high, ok := k.high[r.ThreadID]; ok && r.Sequence <= high {
-			out[i] = true
+		if high, ok := k.high[r.ThreadID]; ok {
+			if r.Sequence <= high {
+				out[i] = true
+			} else {
+				delete(k.high, r.ThreadID)
+			}
 		}
 	}
 	return out, nil
+}
+
+// allComplete reports whether every partition of every topic of recs has
+// been checked (and the topics kept their partition counts).
+func (k *kafkaTail) allComplete(client sarama.Client, recs []*translate.Record) bool {
+	last := ""
+	for _, r := range recs {
+		if r.Topic == last {
+			continue
+		}
+		last = r.Topic
+		n, ok := k.complete[r.Topic]
+		if !ok {
+			return false
+		}
+		parts, err := client.Partitions(r.Topic)
+		if err != nil || len(parts) != n {
+			return false
+		}
+	}
+	return true
+}
+
+// noteComplete records topic as complete once all its n partitions are
+// checked.
+func (k *kafkaTail) noteComplete(topic string, n int) {
+	for p := range n {
+		if !k.checked[topicPartition{topic, int32(p)}] {
+			return
+		}
+	}
+	k.complete[topic] = n
 }
 
 // read reads a partition's last k.window records and notes each

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -237,6 +238,12 @@ func (e *tracesExporter) push(ctx context.Context, req xexporterhelper.Request) 
 // is done at once, before the retries' outcome is known: exporterhelper does
 // not tell the pusher when it gives up, and a full state is always safe.
 func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes []error) error {
+	if !slices.ContainsFunc(outcomes, func(err error) bool { return err != nil }) {
+		if r.dropped != nil {
+			return consumererror.NewPermanent(r.dropped)
+		}
+		return nil
+	}
 	lastAcked := make(map[string]int)
 	for i, rec := range r.records {
 		if outcomes[i] == nil {
