@@ -52,7 +52,7 @@ func TestReadBackSkipsOnlyWhatKafkaHas(t *testing.T) {
 	brokers := cluster.ListenAddrs()
 	cfg := testConfig(brokers)
 	exp, _ := startExporter(t, cfg, nil)
-	threads := threadNames("readback", 3)
+	threads := threadNames("readback", 16) // on every partition
 	for n := 1; n <= 2; n++ {
 		require.NoError(t, exp.ConsumeTraces(t.Context(), stepTraces(threads, n)))
 	}
@@ -83,6 +83,12 @@ func TestReadBackSkipsOnlyWhatKafkaHas(t *testing.T) {
 		require.NoError(t, err, "record %d", i)
 	}
 	assert.EqualValues(t, len(resend), p.deduplicated.Load(), "exactly the records Kafka had are skipped")
+	// Every thread got past what its tail held, and every partition is
+	// checked: later sends look nothing up.
+	p.mu.Lock()
+	assert.Empty(t, p.tail.high, "threads still ahead of their records")
+	assert.Contains(t, p.tail.complete, testTopic)
+	p.mu.Unlock()
 	recs := consumeAll(t, brokers, first+len(fresh)) // exact: nothing twice
 	r := streamCheck(t, recs)
 	for _, th := range threads {
