@@ -47,11 +47,11 @@ func (e *emitter) buildState(raw string) (*dashstream.StateDoc, string) {
 }
 
 // restState drops the index and canonical text of the session's state
-// once a run has ended and keeps only its text, compressed (and trims
-// the observed graphs): a finished
-// thread (most threads, most of the time) then holds a fraction of its
-// state's JSON. s2 rather than zstd: it costs a few µs per KiB, once per
-// run. The thread's next snapshot builds the document again (wake).
+// once a run has ended and keeps only its text, compressed, and trims the
+// observed graphs: a finished thread (most threads, most of the time) then
+// holds a fraction of its state's JSON. s2 rather than zstd: it costs a
+// few µs per KiB, once per run. The thread's next snapshot builds the
+// document again (wake).
 func (e *emitter) restState() {
 	s := e.s
 	s.graphs.trim()
