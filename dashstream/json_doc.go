@@ -46,6 +46,14 @@ type StateDoc struct {
 	blobMax  int
 	red      StateRedactor
 	nodes    int // index entries, for MemSize
+	// trees are the parsed, redacted values of containers kept as one
+	// piece that this build parsed, by absolute raw offset (ascending), up
+	// to treeBudget raw bytes (treeBytes): the canonical text and the
+	// diffs against the neighbouring snapshots use them instead of parsing
+	// the text again. They are read, never modified, and never handed out
+	// except as the values of DiffStateDocs operations.
+	trees     []docTree
+	treeBytes int
 	// restCompared is how many bytes the bulk comparisons of unchanged
 	// tails read while building (tests check it stays linear).
 	restCompared int
@@ -70,6 +78,22 @@ type StateRedactor interface {
 	// number of replacements.
 	RedactValue(v any) (any, int)
 }
+
+// docTree is the parsed, redacted value of the container at raw offset abs.
+type docTree struct {
+	abs int32
+	v   any
+}
+
+// treeBudget is how many raw bytes of parsed containers a document keeps
+// (the trees stay alive with it): at least treeMin, else 1/32 of the
+// snapshot, at most treeMax.
+func treeBudget(raw int) int { return min(max(treeMin, raw/32), treeMax) }
+
+const (
+	treeMin = 2 << 10
+	treeMax = 32 << 10
+)
 
 // Kinds of indexed values.
 const (
@@ -226,15 +250,15 @@ func (d *StateDoc) Redactions() int { return int(d.root.red) }
 func (d *StateDoc) CanonicalJSON() []byte { return d.canon }
 
 // MemSize estimates the memory the document holds: its text, canonical
-// text and index.
+// text, index and kept parsed values (about twice their text).
 func (d *StateDoc) MemSize() int64 {
 	const nodeSize = 40 + 16 // docNode plus a key header on average
-	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(len(d.mids))*128
+	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(len(d.mids))*128 + 2*int64(d.treeBytes)
 }
 
-// Value returns the redacted state as a tree (for tests and tools; the
-// translator never needs it).
-func (d *StateDoc) Value() any { return d.materialize(&d.root, int(d.root.off)) }
+// Value returns the redacted state as a tree of its own (for tests and
+// tools; the translator never needs it).
+func (d *StateDoc) Value() any { return d.parse(&d.root, int(d.root.off)) }
 
 // CompactJSON returns the compact JSON text of the redacted state, equal
 // to MarshalJSON of the parsed, redacted tree. Values whose text already is
@@ -275,8 +299,38 @@ func (d *StateDoc) appendCompact(dst []byte, nd *docNode, abs int) []byte {
 	return AppendJSON(dst, d.materialize(nd, abs))
 }
 
-// materialize parses and redacts the value nd indexes at abs.
+// materialize returns the redacted value nd indexes at abs: the kept tree
+// of a container parsed while building, else parsed and redacted now. The
+// result may be shared with the document: read it, never modify it.
 func (d *StateDoc) materialize(nd *docNode, abs int) any {
+	if nd.c == nil && (nd.kind == kindObject || nd.kind == kindArray) && len(d.trees) > 0 {
+		if v, ok := d.tree(abs); ok {
+			return v
+		}
+	}
+	return d.parse(nd, abs)
+}
+
+// tree returns the kept tree of the container at raw offset abs.
+func (d *StateDoc) tree(abs int) (any, bool) {
+	t := d.trees
+	lo, hi := 0, len(t)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if int(t[m].abs) < abs {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(t) && int(t[lo].abs) == abs {
+		return t[lo].v, true
+	}
+	return nil, false
+}
+
+// parse parses and redacts the value nd indexes at abs (a new tree).
+func (d *StateDoc) parse(nd *docNode, abs int) any {
 	if nd.kind == kindSecret {
 		return d.red.Replacement()
 	}
@@ -306,8 +360,14 @@ func (d *StateDoc) appendCanonicalLeaf(dst []byte, nd *docNode, abs int) []byte 
 			return append(dst, raw...) // canonical strings are compact strings
 		}
 	}
-	w := canonWriter{dst: dst, idx: make([]int, 0, 16)}
-	w.value(d.materialize(nd, abs))
+	return appendCanonicalTree(dst, d.materialize(nd, abs))
+}
+
+// appendCanonicalTree writes the canonical text of a parsed value.
+func appendCanonicalTree(dst []byte, v any) []byte {
+	var idx [16]int
+	w := canonWriter{dst: dst, idx: idx[:0]}
+	w.value(v)
 	return w.dst
 }
 
@@ -447,6 +507,12 @@ func (b *docBuilder) blob(v any, kind uint8, start, base int) docNode {
 	if string(b.scratch) == b.p.s[start:b.p.i] {
 		nd.flags |= flagCompactRaw
 	}
+	// Keep the redacted tree for the canonical text and the diffs, as far
+	// as the budget goes (offsets grow along the scan: trees stay sorted).
+	if d := b.doc; d.treeBytes+int(nd.n) <= treeBudget(len(d.raw)) {
+		d.trees = append(d.trees, docTree{abs: int32(start), v: v})
+		d.treeBytes += int(nd.n)
+	}
 	return nd
 }
 
@@ -473,7 +539,7 @@ func (b *docBuilder) reuseRun(old *docNode, oldAbs, oldCabs, start int, c *docCo
 		return 0, false
 	}
 	c.kids = append(c.kids, kids[:m]...)
-	if old.c.keys != nil {
+	if c.keys != nil {
 		c.keys = append(c.keys, old.c.keys[:m]...)
 	}
 	for i := range c.kids[:m] {
@@ -531,7 +597,7 @@ func (b *docBuilder) reuseRest(old *docNode, oldAbs, oldCabs, start int, c *docC
 		k.off += delta
 		c.kids = append(c.kids, k)
 	}
-	if old.c.keys != nil {
+	if c.keys != nil {
 		c.keys = append(c.keys, old.c.keys[j+1:]...)
 	}
 	b.p.i = pos + len(rest)
@@ -601,9 +667,11 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	c := &docContainer{}
 	if old != nil {
 		c.kids = make([]docNode, 0, len(old.c.kids)+1)
-		c.keys = make([]string, 0, len(old.c.kids)+1)
 	}
 	b.p.i++ // '{'
+	// While the keys are the old ones in order (sameKeys), c.keys is not
+	// written: the old key slice is shared at the end, or copied as far as
+	// it matched when the keys diverge (ownKeys).
 	sameKeys := old != nil
 	var dup bool
 	keysOK, bulk := true, false
@@ -650,7 +718,10 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 				// are unique: k cannot repeat one of them.
 				aligned = true
 			} else {
-				sameKeys = false
+				if sameKeys {
+					sameKeys = false
+					c.ownKeys(old)
+				}
 				j = old.c.find(k)
 			}
 			if j >= 0 {
@@ -677,7 +748,9 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 			c.kids[j] = kid
 			dup = true
 		} else {
-			c.keys = append(c.keys, k)
+			if !sameKeys {
+				c.keys = append(c.keys, k)
+			}
 			c.kids = append(c.kids, kid)
 			if aligned && b.changed(&kid, start, ok, okAbs) && b.reuseRest(old, oldAbs, oldCabs, start, c) {
 				bulk = true
@@ -693,7 +766,11 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	}
 done:
 	b.p.depth--
-	if old != nil && sameKeys && len(c.keys) == len(old.c.keys) && !dup {
+	if sameKeys {
+		// The keys are a prefix of the old ones (unique, so no duplicate).
+		c.keys = old.c.keys[:len(c.kids):len(c.kids)]
+	}
+	if sameKeys && len(c.keys) == len(old.c.keys) {
 		c.order, c.qlen = old.c.order, old.c.qlen
 	} else {
 		c.qlen = make([]int32, len(c.keys))
@@ -722,6 +799,13 @@ done:
 		nd.flags |= flagCompactRaw
 	}
 	return nd, true
+}
+
+// ownKeys gives c a key slice of its own holding the old keys of the
+// members indexed so far (which were the old ones in order).
+func (c *docContainer) ownKeys(old *docNode) {
+	c.keys = make([]string, len(c.kids), len(old.c.kids)+1)
+	copy(c.keys, old.c.keys)
 }
 
 // findKey returns the index of key among the first n members of c, or -1.

@@ -232,6 +232,86 @@ func TestStateDocSecretNeverReused(t *testing.T) {
 	}
 }
 
+// TestStateDocKeptTrees: the parsed trees a build keeps for its canonical
+// text and the diffs are the redacted values (a secret never comes back
+// through them), are never handed out by Value (changing its result
+// changes nothing in the document), and survive patches applied to a
+// replica of the state.
+func TestStateDocKeptTrees(t *testing.T) {
+	red := testRedactor{}
+	texts := []string{
+		`{"msg":{"content":"key sk-abc","password":"hunter2"},"n":1}`,
+		`{"msg":{"content":"key sk-def and sk-abc","password":"hunter3"},"n":2,"list":[{"api_token":"t1"}]}`,
+		`{"msg":{"content":"plain","password":null},"n":3,"list":[{"api_token":"t1"},{"x":"sk-xyz"}]}`,
+		`{"msg":{"content":"plain","password":null},"n":3,"list":[{"api_token":"t2"},{"x":"sk-xyz"}]}`,
+	}
+	secrets := []string{"sk-abc", "sk-def", "sk-xyz", "hunter", `"t1"`, `"t2"`}
+	leak := func(where string, out []byte) {
+		t.Helper()
+		for _, sec := range secrets {
+			if bytes.Contains(out, []byte(sec)) {
+				t.Fatalf("%s leaked %q: %s", where, sec, out)
+			}
+		}
+	}
+	var prev *StateDoc
+	var prevTree any
+	var replica any
+	for i, raw := range texts {
+		doc, err := BuildStateDoc(raw, prev, red, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.trees) == 0 {
+			t.Fatalf("step %d: no parsed tree kept for a changed small state", i)
+		}
+		for _, tr := range doc.trees {
+			leak(fmt.Sprintf("step %d: kept tree", i), MarshalJSON(tr.v))
+		}
+		ref, err := refState(t, raw, red)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compact, canon := doc.CompactJSON(), append([]byte(nil), doc.CanonicalJSON()...)
+		leak("compact", compact)
+		leak("canonical", canon)
+		if !bytes.Equal(compact, MarshalJSON(ref.v)) || !bytes.Equal(canon, CanonicalJSON(ref.v)) {
+			t.Fatalf("step %d: outputs differ from the tree path:\n%s\n%s", i, compact, canon)
+		}
+		// Value is the caller's own: scribbling on it changes nothing.
+		v := doc.Value().(*Object)
+		v.Set("n", "sk-leak")
+		v.Set("msg", "changed")
+		if got := doc.CompactJSON(); !bytes.Equal(got, compact) {
+			t.Fatalf("step %d: changing Value's result changed the document: %s", i, got)
+		}
+		if prev != nil {
+			p := DiffStateDocs(prev, doc)
+			out := p.AppendJSON(nil)
+			leak("patch", out)
+			if want := Diff(prevTree, ref.v).AppendJSON(nil); !bytes.Equal(out, want) {
+				t.Fatalf("step %d: patch\n got %s\nwant %s", i, out, want)
+			}
+			// A consumer applying the patch to its replica (and, as
+			// Apply asks, cloning before it changes the result in place)
+			// does not reach into the document's trees.
+			if replica, err = Apply(replica, p); err != nil {
+				t.Fatal(err)
+			}
+			if !Equal(replica, ref.v) {
+				t.Fatalf("step %d: patched replica %s, want %s", i, MarshalJSON(replica), compact)
+			}
+			Clone(replica).(*Object).Set("n", "scribbled")
+			if !bytes.Equal(doc.CanonicalJSON(), canon) || !bytes.Equal(doc.CompactJSON(), compact) {
+				t.Fatalf("step %d: applying the patch changed the document", i)
+			}
+		} else {
+			replica = doc.Value()
+		}
+		prev, prevTree = doc, ref.v
+	}
+}
+
 // stateGen builds random states and writes them in varied JSON spellings.
 type stateGen struct {
 	r   *rand.Rand
@@ -600,8 +680,14 @@ func TestStateDocMemSizeCountsReusedSubtrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reused.MemSize() != fresh.MemSize() || reused.nodes != fresh.nodes || fresh.nodes < 400 {
+	// The kept parsed trees are what each build parsed (all new messages
+	// for the fresh one, within the budget): the rest must be equal.
+	noTrees := func(d *StateDoc) int64 { return d.MemSize() - 2*int64(d.treeBytes) }
+	if noTrees(reused) != noTrees(fresh) || reused.nodes != fresh.nodes || fresh.nodes < 400 {
 		t.Fatalf("MemSize reused %d (%d entries), fresh %d (%d entries)", reused.MemSize(), reused.nodes, fresh.MemSize(), fresh.nodes)
+	}
+	if fresh.treeBytes == 0 || fresh.treeBytes > treeBudget(len(b)) || reused.treeBytes != 0 {
+		t.Fatalf("kept trees: fresh %d bytes (budget %d), reused %d", fresh.treeBytes, treeBudget(len(b)), reused.treeBytes)
 	}
 	if m := fresh.MemSize(); m < int64(2*len(b)) || m > int64(4*len(b)) {
 		t.Fatalf("MemSize %d for %d bytes of JSON", m, len(b))
