@@ -164,6 +164,10 @@ func (c *docContainer) find(key string) int {
 // object.
 var ErrStateNotObject = errors.New("dashstream: state is not a JSON object")
 
+// canonSlack is how much larger than the canonical text a spare buffer
+// may be beyond an eighth of it.
+const canonSlack = 256
+
 // midChunk is the spacing of saved SHA-256 states over the canonical text.
 const midChunk = 8 << 10
 
@@ -174,12 +178,29 @@ const midChunk = 8 << 10
 // the snapshot's bytes (copy raw first if it is part of something larger). Errors are those ParseJSONString reports for
 // the same text and limits, or ErrStateNotObject.
 func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) (*StateDoc, error) {
-	return buildStateDoc(raw, prev, red, maxDepth, blobMax)
+	return buildStateDoc(raw, prev, red, maxDepth, blobMax, nil)
+}
+
+// BuildStateDocSpare is BuildStateDoc writing the canonical text into
+// *spare (a buffer Retire returned) when its capacity fits the text; the
+// document then owns it and *spare is set to nil.
+func BuildStateDocSpare(raw string, prev *StateDoc, red StateRedactor, maxDepth int, spare *[]byte) (*StateDoc, error) {
+	return buildStateDoc(raw, prev, red, maxDepth, blobMax, spare)
+}
+
+// Retire ends the use of d — it is not read again, not even as the
+// previous document of another build — and returns its canonical text
+// buffer for BuildStateDocSpare. What d handed out (CanonicalJSON) must
+// not be in use either.
+func (d *StateDoc) Retire() []byte {
+	buf := d.canon[:0]
+	d.canon = nil
+	return buf
 }
 
 // buildStateDoc is BuildStateDoc with the largest container kept as one
 // piece given (tests index everything, or split at small sizes).
-func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob int) (*StateDoc, error) {
+func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob int, spare *[]byte) (*StateDoc, error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
@@ -226,8 +247,15 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		oldCanon, oldMids = prev.canon, prev.mids
 	}
 	// The canonical text is as long as the compact one unless numbers are
-	// respelled; append grows the buffer in that rare case.
-	b.canon = make([]byte, 0, int(root.clen))
+	// respelled; append grows the buffer in that rare case. A spare buffer
+	// serves when it holds the text without much to spare (the document
+	// keeps it); a new one leaves room for a state that grows a little.
+	if need := int(root.clen); spare != nil && need <= cap(*spare) && cap(*spare) <= need+need/8+canonSlack {
+		b.canon = (*spare)[:0]
+		*spare = nil
+	} else {
+		b.canon = make([]byte, 0, need+need/16)
+	}
 	b.oldCanon = oldCanon
 	b.canonical(&d.root, int(d.root.off))
 	d.canon = b.canon

@@ -109,7 +109,7 @@ func checkDoc(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc
 func checkDocBlob(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc, prevTree any, red StateRedactor, blob int) (*StateDoc, any) {
 	t.Helper()
 	ref, refErr := refState(t, raw, red)
-	doc, err := buildStateDoc(raw, prev, red, 64, blob)
+	doc, err := buildStateDoc(raw, prev, red, 64, blob, nil)
 	if (err == nil) != (refErr == nil) {
 		t.Fatalf("step %d: error %v, tree path %v\nraw: %s", step, err, refErr, raw)
 	}
@@ -714,5 +714,58 @@ func TestStateDocLongScalarArrays(t *testing.T) {
 	}
 	if p := DiffStateDocs(prev, d); len(p) != 3 {
 		t.Fatalf("patch %s, want three replaces", p.AppendJSON(nil))
+	}
+}
+
+// TestStateDocSpareBuffer: a retired document's buffer serves the next
+// build when it fits (same outputs as a fresh build), and a retired
+// document fails loudly rather than serving stale text.
+func TestStateDocSpareBuffer(t *testing.T) {
+	msgs, _ := docBenchMessages(16 << 10)
+	var prev, older *StateDoc
+	reused := 0
+	for i := 0; i < 12; i++ {
+		raw := fmt.Sprintf(`{"step":%d,"messages":%s}`, i, msgs)
+		if i%4 == 3 {
+			raw = fmt.Sprintf(`{"step":%d}`, i) // too small for the spare
+		}
+		var spare []byte
+		if older != nil {
+			spare = older.Retire()
+			if older.CanonicalJSON() != nil {
+				t.Fatal("a retired document still hands out its text")
+			}
+		}
+		given := spare
+		doc, err := BuildStateDocSpare(raw, prev, testRedactor{}, 64, &spare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took := cap(given) > 0 && &doc.CanonicalJSON()[:1][0] == &given[:1][0]; took != (spare == nil && given != nil) {
+			t.Fatalf("step %d: spare taken %v, but left to the caller %v", i, took, spare != nil)
+		}
+		if spare == nil && given != nil {
+			reused++
+			if c := cap(doc.CanonicalJSON()); c > len(doc.CanonicalJSON())*9/8+canonSlack {
+				t.Fatalf("step %d: spare of %d bytes kept for %d bytes of text", i, c, len(doc.CanonicalJSON()))
+			}
+		}
+		fresh, err := BuildStateDoc(raw, nil, testRedactor{}, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(doc.CanonicalJSON(), fresh.CanonicalJSON()) || doc.Hash() != fresh.Hash() || !bytes.Equal(doc.CompactJSON(), fresh.CompactJSON()) {
+			t.Fatalf("step %d: built on a spare buffer, outputs differ from a fresh build", i)
+		}
+		if prev != nil {
+			want := DiffStateDocs(prev, fresh).AppendJSON(nil)
+			if got := DiffStateDocs(prev, doc).AppendJSON(nil); !bytes.Equal(got, want) {
+				t.Fatalf("step %d: patch %s, want %s", i, got, want)
+			}
+		}
+		older, prev = prev, doc
+	}
+	if reused < 4 {
+		t.Fatalf("spare buffers served %d builds of 12", reused)
 	}
 }
