@@ -54,6 +54,12 @@ type StateDoc struct {
 	// except as the values of DiffStateDocs operations.
 	trees     []docTree
 	treeBytes int
+	// Built by a StateDocPool: id is this document's number there, prevID
+	// its previous document's, and superseded the previous document's
+	// containers this one rebuilt (their member lists go back to the pool
+	// when the previous document is retired).
+	id, prevID uint64
+	superseded []*docContainer
 	// restCompared is how many bytes the bulk comparisons of unchanged
 	// tails read while building (tests check it stays linear).
 	restCompared int
@@ -181,26 +187,9 @@ func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) 
 	return buildStateDoc(raw, prev, red, maxDepth, blobMax, nil)
 }
 
-// BuildStateDocSpare is BuildStateDoc writing the canonical text into
-// *spare (a buffer Retire returned) when its capacity fits the text; the
-// document then owns it and *spare is set to nil.
-func BuildStateDocSpare(raw string, prev *StateDoc, red StateRedactor, maxDepth int, spare *[]byte) (*StateDoc, error) {
-	return buildStateDoc(raw, prev, red, maxDepth, blobMax, spare)
-}
-
-// Retire ends the use of d — it is not read again, not even as the
-// previous document of another build — and returns its canonical text
-// buffer for BuildStateDocSpare. What d handed out (CanonicalJSON) must
-// not be in use either.
-func (d *StateDoc) Retire() []byte {
-	buf := d.canon[:0]
-	d.canon = nil
-	return buf
-}
-
 // buildStateDoc is BuildStateDoc with the largest container kept as one
 // piece given (tests index everything, or split at small sizes).
-func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob int, spare *[]byte) (*StateDoc, error) {
+func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob int, pool *StateDocPool) (*StateDoc, error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
@@ -211,7 +200,13 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		prev = nil
 	}
 	d := &StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob}
-	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red}
+	if pool != nil {
+		d.id = pool.seq.Add(1)
+		if prev != nil {
+			d.prevID = prev.id
+		}
+	}
+	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red, pool: pool}
 	if prev != nil {
 		b.old = prev
 	}
@@ -247,14 +242,16 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		oldCanon, oldMids = prev.canon, prev.mids
 	}
 	// The canonical text is as long as the compact one unless numbers are
-	// respelled; append grows the buffer in that rare case. A spare buffer
+	// respelled; append grows the buffer in that rare case. A pooled buffer
 	// serves when it holds the text without much to spare (the document
 	// keeps it); a new one leaves room for a state that grows a little.
-	if need := int(root.clen); spare != nil && need <= cap(*spare) && cap(*spare) <= need+need/8+canonSlack {
-		b.canon = (*spare)[:0]
-		*spare = nil
+	need := int(root.clen)
+	if pool != nil {
+		if b.canon = pool.takeCanon(need); b.canon == nil {
+			b.canon = make([]byte, 0, need+need/16)
+		}
 	} else {
-		b.canon = make([]byte, 0, need+need/16)
+		b.canon = make([]byte, 0, need)
 	}
 	b.oldCanon = oldCanon
 	b.canonical(&d.root, int(d.root.off))
@@ -410,6 +407,10 @@ type docBuilder struct {
 	oldCanon []byte
 	eq       int // canon[:eq] == oldCanon[:eq]
 	idx      []int
+	pool     *StateDocPool
+	// noRecycle: a duplicate key made two values of this snapshot stand
+	// for one old value; nothing of the old document is handed back.
+	noRecycle bool
 }
 
 // value indexes the value at b.p.i (whitespace skipped). old is the value
@@ -694,7 +695,7 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	}
 	c := &docContainer{}
 	if old != nil {
-		c.kids = make([]docNode, 0, len(old.c.kids)+1)
+		c.kids = b.takeKids(old, len(old.c.kids)+1)
 	}
 	b.p.i++ // '{'
 	// While the keys are the old ones in order (sameKeys), c.keys is not
@@ -773,8 +774,11 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 		}
 		if j >= 0 {
 			// Duplicate key: the last value wins at the first position.
+			// Both values were built against the same old member, so
+			// the old containers are not handed back (see takeKids).
 			c.kids[j] = kid
 			dup = true
+			b.doc.superseded, b.noRecycle = nil, true
 		} else {
 			if !sameKeys {
 				c.keys = append(c.keys, k)
@@ -829,6 +833,18 @@ done:
 	return nd, true
 }
 
+// takeKids returns an empty member list of capacity n for the container
+// rebuilding old, and notes old as superseded.
+func (b *docBuilder) takeKids(old *docNode, n int) []docNode {
+	if b.pool == nil {
+		return make([]docNode, 0, n)
+	}
+	if !b.noRecycle {
+		b.doc.superseded = append(b.doc.superseded, old.c)
+	}
+	return b.pool.takeKids(n)
+}
+
 // ownKeys gives c a key slice of its own holding the old keys of the
 // members indexed so far (which were the old ones in order).
 func (c *docContainer) ownKeys(old *docNode) {
@@ -881,7 +897,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 	}
 	c := &docContainer{}
 	if old != nil {
-		c.kids = make([]docNode, 0, len(old.c.kids)+len(old.c.kids)/8+1)
+		c.kids = b.takeKids(old, len(old.c.kids)+len(old.c.kids)/8+1)
 	}
 	b.p.i++ // '['
 	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c, common); ok {

@@ -108,8 +108,15 @@ func checkDoc(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc
 // checkDocBlob is checkDoc with containers up to blob bytes kept whole.
 func checkDocBlob(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc, prevTree any, red StateRedactor, blob int) (*StateDoc, any) {
 	t.Helper()
+	return checkDocPool(t, step, raw, prevRaw, prev, prevTree, red, blob, nil)
+}
+
+// checkDocPool is checkDocBlob building with pool (nil: none); once
+// checked, the previous document is retired to the pool.
+func checkDocPool(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc, prevTree any, red StateRedactor, blob int, pool *StateDocPool) (*StateDoc, any) {
+	t.Helper()
 	ref, refErr := refState(t, raw, red)
-	doc, err := buildStateDoc(raw, prev, red, 64, blob, nil)
+	doc, err := buildStateDoc(raw, prev, red, 64, blob, pool)
 	if (err == nil) != (refErr == nil) {
 		t.Fatalf("step %d: error %v, tree path %v\nraw: %s", step, err, refErr, raw)
 	}
@@ -145,6 +152,9 @@ func checkDocBlob(t *testing.T, step int, raw string, prevRaw string, prev *Stat
 			t.Fatalf("step %d: patch\n got %s\nwant %s\nold: %s\nnew: %s", step, got, want, prevRaw, raw)
 		}
 	}
+	if pool != nil {
+		pool.Retire(prev, doc)
+	}
 	return doc, ref.v
 }
 
@@ -158,6 +168,10 @@ func TestStateDocMatchesTreePath(t *testing.T) {
 		}
 		g := &stateGen{r: r}
 		state := g.object(3)
+		var pool *StateDocPool
+		if seed%2 == 0 {
+			pool = &StateDocPool{}
+		}
 		var prev *StateDoc
 		var prevTree any
 		prevRaw := ""
@@ -166,7 +180,7 @@ func TestStateDocMatchesTreePath(t *testing.T) {
 			if r.Intn(40) == 0 {
 				raw = g.corrupt(raw)
 			}
-			prev, prevTree = checkDocBlob(t, step, raw, prevRaw, prev, prevTree, red, blob)
+			prev, prevTree = checkDocPool(t, step, raw, prevRaw, prev, prevTree, red, blob, pool)
 			prevRaw = raw
 			for k := r.Intn(3); k >= 0; k-- {
 				state = g.mutate(state, 3).(genObject)
@@ -717,37 +731,38 @@ func TestStateDocLongScalarArrays(t *testing.T) {
 	}
 }
 
-// TestStateDocSpareBuffer: a retired document's buffer serves the next
-// build when it fits (same outputs as a fresh build), and a retired
-// document fails loudly rather than serving stale text.
-func TestStateDocSpareBuffer(t *testing.T) {
-	msgs, _ := docBenchMessages(16 << 10)
-	var prev, older *StateDoc
-	reused := 0
-	for i := 0; i < 12; i++ {
-		raw := fmt.Sprintf(`{"step":%d,"messages":%s}`, i, msgs)
-		if i%4 == 3 {
-			raw = fmt.Sprintf(`{"step":%d}`, i) // too small for the spare
+// TestStateDocPool: a chain of documents built and retired through a pool
+// reuses the canonical text and member lists of the replaced documents,
+// with outputs equal to fresh builds; a retired document hands out nothing;
+// duplicate keys (two new values built on one old one) hand nothing back.
+func TestStateDocPool(t *testing.T) {
+	msgs, n := docBenchMessages(16 << 10)
+	texts := func(i int) string {
+		switch i % 6 {
+		case 4:
+			return fmt.Sprintf(`{"step":%d}`, i) // too small for the buffers
+		case 5:
+			return fmt.Sprintf(`{"step":%d,"messages":%s,"messages":%s}`, i, msgs, msgs)
 		}
-		var spare []byte
-		if older != nil {
-			spare = older.Retire()
-			if older.CanonicalJSON() != nil {
-				t.Fatal("a retired document still hands out its text")
-			}
-		}
-		given := spare
-		doc, err := BuildStateDocSpare(raw, prev, testRedactor{}, 64, &spare)
+		return fmt.Sprintf(`{"step":%d,"messages":%s,%s]}`, i, msgs[:len(msgs)-1], docBenchMessage(n+i))
+	}
+	var pool StateDocPool
+	var prev *StateDoc
+	canonReused, kidsReused := 0, 0
+	var freed map[*docNode]bool // member lists handed back last time
+	var freedCanon *byte
+	for i := 0; i < 30; i++ {
+		raw := texts(i)
+		doc, err := pool.Build(raw, prev, testRedactor{}, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if took := cap(given) > 0 && &doc.CanonicalJSON()[:1][0] == &given[:1][0]; took != (spare == nil && given != nil) {
-			t.Fatalf("step %d: spare taken %v, but left to the caller %v", i, took, spare != nil)
+		if &doc.canon[:1][0] == freedCanon {
+			canonReused++
 		}
-		if spare == nil && given != nil {
-			reused++
-			if c := cap(doc.CanonicalJSON()); c > len(doc.CanonicalJSON())*9/8+canonSlack {
-				t.Fatalf("step %d: spare of %d bytes kept for %d bytes of text", i, c, len(doc.CanonicalJSON()))
+		for _, c := range []*docContainer{doc.root.c, doc.root.c.kids[len(doc.root.c.kids)-1].c} {
+			if c != nil && cap(c.kids) > 0 && freed[&c.kids[:1][0]] {
+				kidsReused++
 			}
 		}
 		fresh, err := BuildStateDoc(raw, nil, testRedactor{}, 64)
@@ -755,7 +770,7 @@ func TestStateDocSpareBuffer(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(doc.CanonicalJSON(), fresh.CanonicalJSON()) || doc.Hash() != fresh.Hash() || !bytes.Equal(doc.CompactJSON(), fresh.CompactJSON()) {
-			t.Fatalf("step %d: built on a spare buffer, outputs differ from a fresh build", i)
+			t.Fatalf("step %d: pooled build differs from a fresh one", i)
 		}
 		if prev != nil {
 			want := DiffStateDocs(prev, fresh).AppendJSON(nil)
@@ -763,9 +778,32 @@ func TestStateDocSpareBuffer(t *testing.T) {
 				t.Fatalf("step %d: patch %s, want %s", i, got, want)
 			}
 		}
-		older, prev = prev, doc
+		if i%6 == 5 && len(doc.superseded) != 0 {
+			t.Fatalf("step %d: duplicate keys, yet %d old containers to hand back", i, len(doc.superseded))
+		}
+		freed, freedCanon = map[*docNode]bool{}, nil
+		for _, c := range doc.superseded {
+			if cap(c.kids) > 0 {
+				freed[&c.kids[:1][0]] = true
+			}
+		}
+		if prev != nil && cap(prev.canon) > 0 {
+			freedCanon = &prev.canon[:1][0]
+		}
+		pool.Retire(prev, doc)
+		if prev != nil && prev.CanonicalJSON() != nil {
+			t.Fatal("a retired document still hands out its text")
+		}
+		if len(doc.superseded) != 0 {
+			t.Fatal("superseded containers kept after the retirement")
+		}
+		prev = doc
 	}
-	if reused < 4 {
-		t.Fatalf("spare buffers served %d builds of 12", reused)
+	// The document of step i-1, retired once step i is built, serves step
+	// i+1 unless the sizes differ too much (around the small and the
+	// duplicate-key steps).
+	t.Logf("reused %d canonical texts and %d member lists", canonReused, kidsReused)
+	if canonReused < 8 || kidsReused < 8 {
+		t.Fatalf("reused %d canonical texts and %d member lists in 30 builds", canonReused, kidsReused)
 	}
 }

@@ -645,11 +645,10 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 // memory its text and index hold in the translator-wide state budget.
 func (e *emitter) setState(doc *dashstream.StateDoc) {
 	s := e.s
-	if s.doc != nil && s.doc != doc {
-		// Nothing else holds a session's documents: the replaced one's
-		// buffer serves a later state.
-		e.t.stateBufs.put(s.doc.Retire())
-	}
+	// Nothing else holds a session's documents, and doc (when not nil)
+	// was built on the one it replaces: what only that one held serves
+	// later states.
+	e.t.stateDocs.Retire(s.doc, doc)
 	s.doc, s.hasBase = doc, doc != nil
 	size := int64(0)
 	if doc != nil {

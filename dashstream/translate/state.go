@@ -2,8 +2,6 @@ package translate
 
 import (
 	"errors"
-	"math/bits"
-	"sync"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
 	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
@@ -31,10 +29,7 @@ func (e *emitter) buildState(raw string) (*dashstream.StateDoc, string) {
 	if e.t.red.enabled {
 		red = e.t.red
 	}
-	// A spare buffer the build does not take (its size does not fit) is
-	// dropped rather than offered again.
-	spare := e.t.stateBufs.get(len(raw))
-	doc, err := dashstream.BuildStateDocSpare(raw, e.s.doc, red, maxStateDepth, &spare)
+	doc, err := e.t.stateDocs.Build(raw, e.s.doc, red, maxStateDepth)
 	switch {
 	case errors.Is(err, dashstream.ErrStateNotObject):
 		return nil, "state_not_object"
@@ -76,35 +71,3 @@ func (r *redactor) Replacement() string { return redactedText }
 func (r *redactor) RedactString(s string) (string, int) { return r.redactString(s) }
 
 func (r *redactor) RedactValue(v any) (any, int) { return r.redactJSON(v) }
-
-// stateBuffers recycles the canonical text buffers of replaced state
-// documents (StateDoc.Retire) for the next documents of a similar size, so
-// that a snapshot's canonical text is written without allocating and
-// clearing a new buffer. Buffers are kept by size class (the bit length of
-// their capacity); the pools drop them at garbage collections.
-type stateBuffers struct {
-	classes [33]sync.Pool // *[]byte
-}
-
-// get returns a buffer for the canonical text of a state of about size
-// bytes (its own class, else the next), or nil.
-func (p *stateBuffers) get(size int) []byte {
-	k := bits.Len(uint(size))
-	for c := k; c <= k+1 && c < len(p.classes); c++ {
-		if b, ok := p.classes[c].Get().(*[]byte); ok {
-			return *b
-		}
-	}
-	return nil
-}
-
-// put keeps b for a later get; nothing may use it afterwards.
-func (p *stateBuffers) put(b []byte) {
-	if cap(b) == 0 {
-		return
-	}
-	if k := bits.Len(uint(cap(b))); k < len(p.classes) {
-		b = b[:0]
-		p.classes[k].Put(&b)
-	}
-}
