@@ -798,6 +798,9 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	}
 done:
 	b.p.depth--
+	if old == nil {
+		c.clip()
+	}
 	if sameKeys {
 		// The keys are a prefix of the old ones (unique, so no duplicate).
 		c.keys = old.c.keys[:len(c.kids):len(c.kids)]
@@ -843,6 +846,17 @@ func (b *docBuilder) takeKids(old *docNode, n int) []docNode {
 		b.doc.superseded = append(b.doc.superseded, old.c)
 	}
 	return b.pool.takeKids(n)
+}
+
+// clip gives back what growing the member lists of a new container by
+// appending left unused (the document keeps them as long as it lives).
+func (c *docContainer) clip() {
+	if n := len(c.kids); cap(c.kids) > n+n/8+4 {
+		c.kids = append(make([]docNode, 0, n), c.kids...)
+	}
+	if n := len(c.keys); cap(c.keys) > n+n/8+4 {
+		c.keys = append(make([]string, 0, n), c.keys...)
+	}
 }
 
 // ownKeys gives c a key slice of its own holding the old keys of the
@@ -939,6 +953,9 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 	}
 done:
 	b.p.depth--
+	if old == nil {
+		c.clip()
+	}
 	nd := docNode{kind: kindArray, off: int32(start - base), n: int32(b.p.i - start), cnt: 1, src: -1, srcc: -1, c: c}
 	n := 2
 	if len(c.kids) > 1 {

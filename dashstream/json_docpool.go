@@ -56,15 +56,12 @@ func putClass[T any](classes *[33]sync.Pool, capacity int, v *T) {
 	}
 }
 
-// fits reports whether a pooled buffer of capacity c serves n elements
-// without holding much more than they need.
-func fits(c, n int) bool { return n <= c && c <= n+n/8+canonSlack }
 
 // takeCanon returns a pooled buffer for n bytes of canonical text, or nil.
 func (p *StateDocPool) takeCanon(n int) []byte {
 	k := bits.Len(uint(n))
 	for c := k; c <= k+1 && c < len(p.canon); c++ {
-		if b, ok := p.canon[c].Get().(*[]byte); ok && fits(cap(*b), n) {
+		if b, ok := p.canon[c].Get().(*[]byte); ok && n <= cap(*b) && cap(*b) <= n+n/8+canonSlack {
 			return (*b)[:0]
 		}
 	}
@@ -77,7 +74,7 @@ func (p *StateDocPool) takeKids(n int) []docNode {
 	if p != nil {
 		k := bits.Len(uint(n))
 		for c := k; c <= k+1 && c < len(p.kids); c++ {
-			if b, ok := p.kids[c].Get().(*[]docNode); ok && fits(cap(*b), n) {
+			if b, ok := p.kids[c].Get().(*[]docNode); ok && n <= cap(*b) && cap(*b) <= n+n/4+8 {
 				return (*b)[:0]
 			}
 		}
