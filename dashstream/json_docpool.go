@@ -56,7 +56,6 @@ func putClass[T any](classes *[33]sync.Pool, capacity int, v *T) {
 	}
 }
 
-
 // takeCanon returns a pooled buffer for n bytes of canonical text, or nil.
 func (p *StateDocPool) takeCanon(n int) []byte {
 	k := bits.Len(uint(n))
