@@ -634,6 +634,16 @@ func FuzzStateDoc(f *testing.F) {
 			prev, prevTree := checkDocBlob(t, 0, a, "", nil, nil, red, blob)
 			checkDocBlob(t, 1, b, a, prev, prevTree, red, blob)
 		}
+		// Through a pool, back and forth: later builds take what the
+		// retired documents held.
+		var pool StateDocPool
+		var prev *StateDoc
+		var prevTree any
+		prevRaw := ""
+		for i, raw := range []string{a, b, a, b} {
+			prev, prevTree = checkDocPool(t, i, raw, prevRaw, prev, prevTree, red, 16, &pool)
+			prevRaw = raw
+		}
 	})
 }
 
