@@ -54,10 +54,11 @@ type StateDoc struct {
 	// except as the values of DiffStateDocs operations.
 	trees     []docTree
 	treeBytes int
-	// Built by a StateDocPool: id is this document's number there, prevID
-	// its previous document's, and superseded the previous document's
-	// containers this one rebuilt (their member lists go back to the pool
-	// when the previous document is retired).
+	// Built by a StateDocPool (pool): id is this document's number there,
+	// prevID its previous document's, and superseded the previous
+	// document's containers this one rebuilt (their member lists go back to
+	// the pool when the previous document is retired).
+	pool       *StateDocPool
 	id, prevID uint64
 	superseded []*docContainer
 	// restCompared is how many bytes the bulk comparisons of unchanged
@@ -201,8 +202,8 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	}
 	d := &StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob}
 	if pool != nil {
-		d.id = pool.seq.Add(1)
-		if prev != nil {
+		d.pool, d.id = pool, pool.seq.Add(1)
+		if prev != nil && prev.pool == pool {
 			d.prevID = prev.id
 		}
 	}
@@ -842,7 +843,7 @@ func (b *docBuilder) takeKids(old *docNode, n int) []docNode {
 	if b.pool == nil {
 		return make([]docNode, 0, n)
 	}
-	if !b.noRecycle {
+	if !b.noRecycle && b.doc.prevID != 0 {
 		b.doc.superseded = append(b.doc.superseded, old.c)
 	}
 	return b.pool.takeKids(n)

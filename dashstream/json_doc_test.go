@@ -809,6 +809,25 @@ func TestStateDocPool(t *testing.T) {
 		}
 		prev = doc
 	}
+	// A document of another pool (or none) as the previous one: nothing
+	// of it is taken for the pool's member lists, and the next document
+	// does not hold on to its containers.
+	var other StateDocPool
+	foreign, err := other.Build(texts(0), nil, testRedactor{}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := pool.Build(texts(1), foreign, testRedactor{}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.prevID != 0 || len(next.superseded) != 0 {
+		t.Fatalf("built on another pool's document: previous id %d, %d containers to hand back", next.prevID, len(next.superseded))
+	}
+	pool.Retire(foreign, next)
+	if foreign.root.c.kids == nil {
+		t.Fatal("retiring another pool's document took its member lists")
+	}
 	// The document of step i-1, retired once step i is built, serves step
 	// i+1 unless the sizes differ too much (around the small and the
 	// duplicate-key steps).

@@ -37,17 +37,22 @@ func (p *StateDocPool) Retire(old, next *StateDoc) {
 		putClass(&p.canon, cap(buf), &buf)
 	}
 	old.canon = nil
-	if next == nil || next.prevID == 0 || next.prevID != old.id {
+	if next == nil {
 		return
 	}
-	for _, c := range next.superseded {
+	// next lets go of old's containers either way.
+	superseded := next.superseded
+	next.superseded = nil
+	defer clear(superseded)
+	if next.pool != p || old.pool != p || next.prevID != old.id {
+		return
+	}
+	for _, c := range superseded {
 		kids := c.kids[:0:cap(c.kids)]
 		clear(kids[:cap(kids)]) // no pointer into old subtrees stays
 		c.kids = nil
 		putClass(&p.kids, cap(kids), &kids)
 	}
-	clear(next.superseded)
-	next.superseded = nil
 }
 
 func putClass[T any](classes *[33]sync.Pool, capacity int, v *T) {
