@@ -32,8 +32,11 @@ import (
 // DiffStateDocs equals Diff of the two parsed, redacted trees; Hash equals
 // StateHash; CompactJSON equals MarshalJSON; Redactions counts what
 // redacting the whole tree would. A StateDoc does not change once built
-// (apart from key lookup maps built on first use) and is not safe for
-// concurrent use: one session uses it at a time.
+// (apart from key lookup maps built on first use, and StateDocPool.Retire,
+// which ends its use) and is not safe for concurrent use: one session uses
+// it at a time. Containers of at most 512 bytes that a build parsed keep
+// their parsed, redacted tree (within a budget) for the canonical text and
+// the diffs against the neighbouring snapshots.
 type StateDoc struct {
 	raw   string
 	root  docNode
