@@ -231,10 +231,11 @@ func docBenchMessage(i int) string {
 	return fmt.Sprintf(`{"role":"assistant","content":"message %06d: the quick brown fox jumps over the lazy dog while the agent thinks about the next tool call and writes a long answer"}`, i)
 }
 
-// BenchmarkStateDoc: the state work of one snapshot on the indexed path —
-// BuildStateDoc against the previous document (scan, redaction of what is
-// new, canonical text, SHA-256) plus DiffStateDocs and Patch.ToProto —
-// without the translator around it.
+// BenchmarkStateDoc: the state work of one snapshot on the indexed path, as
+// the translator does it — StateDocPool.Build against the previous document
+// (scan, redaction of what is new, canonical text, SHA-256), DiffStateDocs
+// and Patch.ToProto, then Retire of the previous document — without the
+// translator around it.
 func BenchmarkStateDoc(b *testing.B) {
 	field4k := func() func(i int) string {
 		var fields []string
@@ -273,7 +274,8 @@ func BenchmarkStateDoc(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			const batch = 16
 			texts := make([]string, batch)
-			prev, err := BuildStateDoc(c.next(0), nil, nil, 512)
+			var pool StateDocPool
+			prev, err := pool.Build(c.next(0), nil, nil, 512)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -289,11 +291,12 @@ func BenchmarkStateDoc(b *testing.B) {
 				b.StartTimer()
 				c0 := cpuNow(b)
 				for j := 0; j < batch && i < b.N; j++ {
-					doc, err := BuildStateDoc(texts[j], prev, nil, 512)
+					doc, err := pool.Build(texts[j], prev, nil, 512)
 					if err != nil {
 						b.Fatal(err)
 					}
 					_ = DiffStateDocs(prev, doc).ToProto()
+					pool.Retire(prev, doc)
 					prev = doc
 					i++
 				}

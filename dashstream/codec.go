@@ -63,6 +63,8 @@ type Encoder struct {
 	threshold int
 	zenc      *zstd.Encoder
 	marshal   proto.MarshalOptions
+	// sized marshals right after a Size of the unchanged message.
+	sized proto.MarshalOptions
 }
 
 // NewEncoder validates the options and prepares the shared zstd encoder.
@@ -77,6 +79,7 @@ func NewEncoder(o EncoderOptions) (*Encoder, error) {
 		compress:  o.Compression,
 		threshold: o.CompressionThreshold,
 		marshal:   proto.MarshalOptions{Deterministic: true},
+		sized:     proto.MarshalOptions{Deterministic: true, UseCachedSize: true},
 	}
 	if o.Compression {
 		// Single-segment frames always carry the content size, which the
@@ -110,6 +113,9 @@ func (e *Encoder) Encode(msg *dashstreampb.DashStreamMessage) ([]byte, error) {
 	}
 
 	h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
+	if _, event := msg.GetMessage().(*dashstreampb.DashStreamMessage_Event); !event && e.compress {
+		return e.encodeSized(msg, h)
+	}
 	plain, err := e.marshalFrame([]byte{FrameNone}, msg)
 	if err != nil {
 		return nil, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
@@ -136,6 +142,48 @@ func (e *Encoder) Encode(msg *dashstreampb.DashStreamMessage) ([]byte, error) {
 	if len(framed) >= len(plain) {
 		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
 		return plain, nil
+	}
+	return framed, nil
+}
+
+// encodeSized is Encode for messages that may be large (state diffs,
+// checkpoints): the plain size decides first, so a message that is sent
+// compressed is marshaled once (with the ZSTD header), and plainly only
+// when the compressed frame does not pay. The bytes are Encode's.
+func (e *Encoder) encodeSized(msg *dashstreampb.DashStreamMessage, h *dashstreampb.Header) ([]byte, error) {
+	n := e.marshal.Size(msg)
+	if n > MaxMessageBytes {
+		return nil, fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, MessageTypeOf(msg), n, MaxMessageBytes)
+	}
+	plain := func() ([]byte, error) {
+		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
+		out, err := e.marshal.MarshalAppend(append(make([]byte, 0, n+1), FrameNone), msg)
+		if err != nil {
+			return nil, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
+		}
+		return out, nil
+	}
+	if n <= e.threshold {
+		// Unchanged since Size: its cached sizes hold.
+		out, err := e.sized.MarshalAppend(append(make([]byte, 0, n+1), FrameNone), msg)
+		if err != nil {
+			return nil, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
+		}
+		return out, nil
+	}
+	h.Compression = dashstreampb.CompressionType_COMPRESSION_ZSTD
+	pb, err := e.marshal.MarshalAppend(make([]byte, 0, n+4), msg)
+	if err != nil {
+		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
+		return nil, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
+	}
+	if len(pb) > MaxMessageBytes {
+		// The compression field made it two bytes too big: send it plain.
+		return plain()
+	}
+	framed := e.zenc.EncodeAll(pb, append(make([]byte, 0, n+1), FrameZstd))
+	if len(framed) >= n+1 {
+		return plain()
 	}
 	return framed, nil
 }

@@ -216,7 +216,7 @@ func TestEncodeCompressionChoice(t *testing.T) {
 		pad     string
 		preset  pb.CompressionType // what the caller left in the header
 		want    byte
-		wantPad bool // for plain frames: record is 0x00 + deterministic protobuf
+		wantPad bool // plain frame: record is 0x00 + deterministic protobuf
 	}{
 		{"off, large compressible", EncoderOptions{}, strings.Repeat("x", 5000), pb.CompressionType_COMPRESSION_NONE, FrameNone, true},
 		{"on, small", DefaultEncoderOptions(), "tiny", pb.CompressionType_COMPRESSION_NONE, FrameNone, true},
@@ -226,29 +226,52 @@ func TestEncodeCompressionChoice(t *testing.T) {
 		{"threshold above size", EncoderOptions{Compression: true, CompressionThreshold: 10000}, compressible, pb.CompressionType_COMPRESSION_NONE, FrameNone, true},
 		{"threshold below size", EncoderOptions{Compression: true, CompressionThreshold: 50}, strings.Repeat("ab", 60), pb.CompressionType_COMPRESSION_NONE, FrameZstd, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			enc := mustEncoder(t, tt.opts)
-			msg := testMessage(pb.MessageType_MESSAGE_TYPE_EVENT, tt.pad)
-			HeaderOf(msg).Compression = tt.preset
-			rec, err := enc.Encode(msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec[0] != tt.want {
-				t.Fatalf("frame 0x%02x, want 0x%02x (record %d bytes)", rec[0], tt.want, len(rec))
-			}
-			assertFrameMatchesHeader(t, rec, msg)
-			if tt.wantPad {
-				plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(rec[1:], plain) {
-					t.Fatal("plain frame is not the deterministic protobuf")
-				}
-			}
-		})
+	// Events and the messages that carry states take different paths
+	// (states are sized first and marshaled once): same choices, same bytes.
+	types := []pb.MessageType{pb.MessageType_MESSAGE_TYPE_EVENT, pb.MessageType_MESSAGE_TYPE_STATE_DIFF, pb.MessageType_MESSAGE_TYPE_CHECKPOINT}
+	for _, typ := range types {
+		for _, tt := range tests {
+			t.Run(typ.String()+"/"+tt.name, func(t *testing.T) {
+				testEncodeChoice(t, typ, tt.opts, tt.pad, tt.preset, tt.want, tt.wantPad)
+			})
+		}
+	}
+}
+
+// testEncodeChoice encodes a message of type typ padded with pad, its
+// header preset to preset, and checks the frame chosen and its content.
+func testEncodeChoice(t *testing.T, typ pb.MessageType, opts EncoderOptions, pad string, preset pb.CompressionType, want byte, wantPlain bool) {
+	enc := mustEncoder(t, opts)
+	msg := testMessage(typ, pad)
+	HeaderOf(msg).Compression = preset
+	rec, err := enc.Encode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec[0] != want {
+		t.Fatalf("frame 0x%02x, want 0x%02x (record %d bytes)", rec[0], want, len(rec))
+	}
+	assertFrameMatchesHeader(t, rec, msg)
+	det := proto.MarshalOptions{Deterministic: true}
+	if wantPlain {
+		plain, err := det.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rec[1:], plain) {
+			t.Fatal("plain frame is not the deterministic protobuf")
+		}
+		return
+	}
+	// The zstd frame holds the message as it is now (ZSTD header).
+	got, err := mustDecoder(t, DecoderOptions{}).Decode(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, errA := det.Marshal(got)
+	b, errB := det.Marshal(msg)
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Fatal("zstd frame does not hold the message")
 	}
 }
 
@@ -339,7 +362,13 @@ func TestEncodeRejects(t *testing.T) {
 }
 
 func TestEncodeLimitIsInclusive(t *testing.T) {
-	enc := mustEncoder(t, EncoderOptions{})
+	for _, opts := range []EncoderOptions{{}, DefaultEncoderOptions()} {
+		testEncodeLimit(t, opts)
+	}
+}
+
+func testEncodeLimit(t *testing.T, opts EncoderOptions) {
+	enc := mustEncoder(t, opts)
 	dec := mustDecoder(t, DecoderOptions{})
 	msg := testMessage(pb.MessageType_MESSAGE_TYPE_CHECKPOINT, "")
 	cp := msg.GetCheckpoint()

@@ -32,8 +32,11 @@ import (
 // DiffStateDocs equals Diff of the two parsed, redacted trees; Hash equals
 // StateHash; CompactJSON equals MarshalJSON; Redactions counts what
 // redacting the whole tree would. A StateDoc does not change once built
-// (apart from key lookup maps built on first use) and is not safe for
-// concurrent use: one session uses it at a time.
+// (apart from key lookup maps built on first use, and StateDocPool.Retire,
+// which ends its use) and is not safe for concurrent use: one session uses
+// it at a time. Containers of at most 512 bytes that a build parsed keep
+// their parsed, redacted tree (within a budget) for the canonical text and
+// the diffs against the neighbouring snapshots.
 type StateDoc struct {
 	raw   string
 	root  docNode
@@ -46,6 +49,21 @@ type StateDoc struct {
 	blobMax  int
 	red      StateRedactor
 	nodes    int // index entries, for MemSize
+	// trees are the parsed, redacted values of containers kept as one
+	// piece that this build parsed, by absolute raw offset (ascending), up
+	// to treeBudget raw bytes (treeBytes): the canonical text and the
+	// diffs against the neighbouring snapshots use them instead of parsing
+	// the text again. They are read, never modified, and never handed out
+	// except as the values of DiffStateDocs operations.
+	trees     []docTree
+	treeBytes int
+	// Built by a StateDocPool (pool): id is this document's number there,
+	// prevID its previous document's, and superseded the previous
+	// document's containers this one rebuilt (their member lists go back to
+	// the pool when the previous document is retired).
+	pool       *StateDocPool
+	id, prevID uint64
+	superseded []*docContainer
 	// restCompared is how many bytes the bulk comparisons of unchanged
 	// tails read while building (tests check it stays linear).
 	restCompared int
@@ -70,6 +88,22 @@ type StateRedactor interface {
 	// number of replacements.
 	RedactValue(v any) (any, int)
 }
+
+// docTree is the parsed, redacted value of the container at raw offset abs.
+type docTree struct {
+	abs int32
+	v   any
+}
+
+// treeBudget is how many raw bytes of parsed containers a document keeps
+// (the trees stay alive with it): at least treeMin, else 1/32 of the
+// snapshot, at most treeMax.
+func treeBudget(raw int) int { return min(max(treeMin, raw/32), treeMax) }
+
+const (
+	treeMin = 2 << 10
+	treeMax = 32 << 10
+)
 
 // Kinds of indexed values.
 const (
@@ -140,6 +174,10 @@ func (c *docContainer) find(key string) int {
 // object.
 var ErrStateNotObject = errors.New("dashstream: state is not a JSON object")
 
+// canonSlack is how much larger than the canonical text a spare buffer
+// may be beyond an eighth of it.
+const canonSlack = 256
+
 // midChunk is the spacing of saved SHA-256 states over the canonical text.
 const midChunk = 8 << 10
 
@@ -150,12 +188,12 @@ const midChunk = 8 << 10
 // the snapshot's bytes (copy raw first if it is part of something larger). Errors are those ParseJSONString reports for
 // the same text and limits, or ErrStateNotObject.
 func BuildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth int) (*StateDoc, error) {
-	return buildStateDoc(raw, prev, red, maxDepth, blobMax)
+	return buildStateDoc(raw, prev, red, maxDepth, blobMax, nil)
 }
 
 // buildStateDoc is BuildStateDoc with the largest container kept as one
 // piece given (tests index everything, or split at small sizes).
-func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob int) (*StateDoc, error) {
+func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob int, pool *StateDocPool) (*StateDoc, error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
@@ -166,7 +204,13 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		prev = nil
 	}
 	d := &StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob}
-	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red}
+	if pool != nil {
+		d.pool, d.id = pool, pool.seq.Add(1)
+		if prev != nil && prev.pool == pool {
+			d.prevID = prev.id
+		}
+	}
+	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red, pool: pool}
 	if prev != nil {
 		b.old = prev
 	}
@@ -202,8 +246,17 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		oldCanon, oldMids = prev.canon, prev.mids
 	}
 	// The canonical text is as long as the compact one unless numbers are
-	// respelled; append grows the buffer in that rare case.
-	b.canon = make([]byte, 0, int(root.clen))
+	// respelled; append grows the buffer in that rare case. A pooled buffer
+	// serves when it holds the text without much to spare (the document
+	// keeps it); a new one leaves room for a state that grows a little.
+	need := int(root.clen)
+	if pool != nil {
+		if b.canon = pool.takeCanon(need); b.canon == nil {
+			b.canon = make([]byte, 0, need+need/16)
+		}
+	} else {
+		b.canon = make([]byte, 0, need)
+	}
 	b.oldCanon = oldCanon
 	b.canonical(&d.root, int(d.root.off))
 	d.canon = b.canon
@@ -230,15 +283,15 @@ func (d *StateDoc) CanonicalJSON() []byte { return d.canon }
 func (d *StateDoc) Text() string { return d.raw }
 
 // MemSize estimates the memory the document holds: its text, canonical
-// text and index.
+// text, index and kept parsed values (about twice their text).
 func (d *StateDoc) MemSize() int64 {
 	const nodeSize = 40 + 16 // docNode plus a key header on average
-	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(len(d.mids))*128
+	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(len(d.mids))*128 + 2*int64(d.treeBytes)
 }
 
-// Value returns the redacted state as a tree (for tests and tools; the
-// translator never needs it).
-func (d *StateDoc) Value() any { return d.materialize(&d.root, int(d.root.off)) }
+// Value returns the redacted state as a tree of its own (for tests and
+// tools; the translator never needs it).
+func (d *StateDoc) Value() any { return d.parse(&d.root, int(d.root.off)) }
 
 // CompactJSON returns the compact JSON text of the redacted state, equal
 // to MarshalJSON of the parsed, redacted tree. Values whose text already is
@@ -279,8 +332,38 @@ func (d *StateDoc) appendCompact(dst []byte, nd *docNode, abs int) []byte {
 	return AppendJSON(dst, d.materialize(nd, abs))
 }
 
-// materialize parses and redacts the value nd indexes at abs.
+// materialize returns the redacted value nd indexes at abs: the kept tree
+// of a container parsed while building, else parsed and redacted now. The
+// result may be shared with the document: read it, never modify it.
 func (d *StateDoc) materialize(nd *docNode, abs int) any {
+	if nd.c == nil && (nd.kind == kindObject || nd.kind == kindArray) && len(d.trees) > 0 {
+		if v, ok := d.tree(abs); ok {
+			return v
+		}
+	}
+	return d.parse(nd, abs)
+}
+
+// tree returns the kept tree of the container at raw offset abs.
+func (d *StateDoc) tree(abs int) (any, bool) {
+	t := d.trees
+	lo, hi := 0, len(t)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if int(t[m].abs) < abs {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(t) && int(t[lo].abs) == abs {
+		return t[lo].v, true
+	}
+	return nil, false
+}
+
+// parse parses and redacts the value nd indexes at abs (a new tree).
+func (d *StateDoc) parse(nd *docNode, abs int) any {
 	if nd.kind == kindSecret {
 		return d.red.Replacement()
 	}
@@ -310,8 +393,14 @@ func (d *StateDoc) appendCanonicalLeaf(dst []byte, nd *docNode, abs int) []byte 
 			return append(dst, raw...) // canonical strings are compact strings
 		}
 	}
-	w := canonWriter{dst: dst, idx: make([]int, 0, 16)}
-	w.value(d.materialize(nd, abs))
+	return appendCanonicalTree(dst, d.materialize(nd, abs))
+}
+
+// appendCanonicalTree writes the canonical text of a parsed value.
+func appendCanonicalTree(dst []byte, v any) []byte {
+	var idx [16]int
+	w := canonWriter{dst: dst, idx: idx[:0]}
+	w.value(v)
 	return w.dst
 }
 
@@ -326,6 +415,10 @@ type docBuilder struct {
 	oldCanon []byte
 	eq       int // canon[:eq] == oldCanon[:eq]
 	idx      []int
+	pool     *StateDocPool
+	// noRecycle: a duplicate key made two values of this snapshot stand
+	// for one old value; nothing of the old document is handed back.
+	noRecycle bool
 }
 
 // value indexes the value at b.p.i (whitespace skipped). old is the value
@@ -451,6 +544,12 @@ func (b *docBuilder) blob(v any, kind uint8, start, base int) docNode {
 	if string(b.scratch) == b.p.s[start:b.p.i] {
 		nd.flags |= flagCompactRaw
 	}
+	// Keep the redacted tree for the canonical text and the diffs, as far
+	// as the budget goes (offsets grow along the scan: trees stay sorted).
+	if d := b.doc; d.treeBytes+int(nd.n) <= treeBudget(len(d.raw)) {
+		d.trees = append(d.trees, docTree{abs: int32(start), v: v})
+		d.treeBytes += int(nd.n)
+	}
 	return nd
 }
 
@@ -477,7 +576,7 @@ func (b *docBuilder) reuseRun(old *docNode, oldAbs, oldCabs, start int, c *docCo
 		return 0, false
 	}
 	c.kids = append(c.kids, kids[:m]...)
-	if old.c.keys != nil {
+	if c.keys != nil {
 		c.keys = append(c.keys, old.c.keys[:m]...)
 	}
 	for i := range c.kids[:m] {
@@ -535,7 +634,7 @@ func (b *docBuilder) reuseRest(old *docNode, oldAbs, oldCabs, start int, c *docC
 		k.off += delta
 		c.kids = append(c.kids, k)
 	}
-	if old.c.keys != nil {
+	if c.keys != nil {
 		c.keys = append(c.keys, old.c.keys[j+1:]...)
 	}
 	b.p.i = pos + len(rest)
@@ -604,10 +703,12 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	}
 	c := &docContainer{}
 	if old != nil {
-		c.kids = make([]docNode, 0, len(old.c.kids)+1)
-		c.keys = make([]string, 0, len(old.c.kids)+1)
+		c.kids = b.takeKids(old, len(old.c.kids)+1)
 	}
 	b.p.i++ // '{'
+	// While the keys are the old ones in order (sameKeys), c.keys is not
+	// written: the old key slice is shared at the end, or copied as far as
+	// it matched when the keys diverge (ownKeys).
 	sameKeys := old != nil
 	var dup bool
 	keysOK, bulk := true, false
@@ -654,7 +755,10 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 				// are unique: k cannot repeat one of them.
 				aligned = true
 			} else {
-				sameKeys = false
+				if sameKeys {
+					sameKeys = false
+					c.ownKeys(old)
+				}
 				j = old.c.find(k)
 			}
 			if j >= 0 {
@@ -678,10 +782,15 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 		}
 		if j >= 0 {
 			// Duplicate key: the last value wins at the first position.
+			// Both values were built against the same old member, so
+			// the old containers are not handed back (see takeKids).
 			c.kids[j] = kid
 			dup = true
+			b.doc.superseded, b.noRecycle = nil, true
 		} else {
-			c.keys = append(c.keys, k)
+			if !sameKeys {
+				c.keys = append(c.keys, k)
+			}
 			c.kids = append(c.kids, kid)
 			if aligned && b.changed(&kid, start, ok, okAbs) && b.reuseRest(old, oldAbs, oldCabs, start, c) {
 				bulk = true
@@ -697,7 +806,14 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	}
 done:
 	b.p.depth--
-	if old != nil && sameKeys && len(c.keys) == len(old.c.keys) && !dup {
+	if old == nil {
+		c.clip()
+	}
+	if sameKeys {
+		// The keys are a prefix of the old ones (unique, so no duplicate).
+		c.keys = old.c.keys[:len(c.kids):len(c.kids)]
+	}
+	if sameKeys && len(c.keys) == len(old.c.keys) {
 		c.order, c.qlen = old.c.order, old.c.qlen
 	} else {
 		c.qlen = make([]int32, len(c.keys))
@@ -726,6 +842,36 @@ done:
 		nd.flags |= flagCompactRaw
 	}
 	return nd, true
+}
+
+// takeKids returns an empty member list of capacity n for the container
+// rebuilding old, and notes old as superseded.
+func (b *docBuilder) takeKids(old *docNode, n int) []docNode {
+	if b.pool == nil {
+		return make([]docNode, 0, n)
+	}
+	if !b.noRecycle && b.doc.prevID != 0 {
+		b.doc.superseded = append(b.doc.superseded, old.c)
+	}
+	return b.pool.takeKids(n)
+}
+
+// clip gives back what growing the member lists of a new container by
+// appending left unused (the document keeps them as long as it lives).
+func (c *docContainer) clip() {
+	if n := len(c.kids); cap(c.kids) > n+n/8+4 {
+		c.kids = append(make([]docNode, 0, n), c.kids...)
+	}
+	if n := len(c.keys); cap(c.keys) > n+n/8+4 {
+		c.keys = append(make([]string, 0, n), c.keys...)
+	}
+}
+
+// ownKeys gives c a key slice of its own holding the old keys of the
+// members indexed so far (which were the old ones in order).
+func (c *docContainer) ownKeys(old *docNode) {
+	c.keys = make([]string, len(c.kids), len(old.c.kids)+1)
+	copy(c.keys, old.c.keys)
 }
 
 // findKey returns the index of key among the first n members of c, or -1.
@@ -773,7 +919,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 	}
 	c := &docContainer{}
 	if old != nil {
-		c.kids = make([]docNode, 0, len(old.c.kids)+len(old.c.kids)/8+1)
+		c.kids = b.takeKids(old, len(old.c.kids)+len(old.c.kids)/8+1)
 	}
 	b.p.i++ // '['
 	if _, ok := b.reuseRun(old, oldAbs, oldCabs, start, c, common); ok {
@@ -815,6 +961,9 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 	}
 done:
 	b.p.depth--
+	if old == nil {
+		c.clip()
+	}
 	nd := docNode{kind: kindArray, off: int32(start - base), n: int32(b.p.i - start), cnt: 1, src: -1, srcc: -1, c: c}
 	n := 2
 	if len(c.kids) > 1 {

@@ -108,8 +108,15 @@ func checkDoc(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc
 // checkDocBlob is checkDoc with containers up to blob bytes kept whole.
 func checkDocBlob(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc, prevTree any, red StateRedactor, blob int) (*StateDoc, any) {
 	t.Helper()
+	return checkDocPool(t, step, raw, prevRaw, prev, prevTree, red, blob, nil)
+}
+
+// checkDocPool is checkDocBlob building with pool (nil: none); once
+// checked, the previous document is retired to the pool.
+func checkDocPool(t *testing.T, step int, raw string, prevRaw string, prev *StateDoc, prevTree any, red StateRedactor, blob int, pool *StateDocPool) (*StateDoc, any) {
+	t.Helper()
 	ref, refErr := refState(t, raw, red)
-	doc, err := buildStateDoc(raw, prev, red, 64, blob)
+	doc, err := buildStateDoc(raw, prev, red, 64, blob, pool)
 	if (err == nil) != (refErr == nil) {
 		t.Fatalf("step %d: error %v, tree path %v\nraw: %s", step, err, refErr, raw)
 	}
@@ -145,6 +152,9 @@ func checkDocBlob(t *testing.T, step int, raw string, prevRaw string, prev *Stat
 			t.Fatalf("step %d: patch\n got %s\nwant %s\nold: %s\nnew: %s", step, got, want, prevRaw, raw)
 		}
 	}
+	if pool != nil {
+		pool.Retire(prev, doc)
+	}
 	return doc, ref.v
 }
 
@@ -158,6 +168,10 @@ func TestStateDocMatchesTreePath(t *testing.T) {
 		}
 		g := &stateGen{r: r}
 		state := g.object(3)
+		var pool *StateDocPool
+		if seed%2 == 0 {
+			pool = &StateDocPool{}
+		}
 		var prev *StateDoc
 		var prevTree any
 		prevRaw := ""
@@ -166,7 +180,7 @@ func TestStateDocMatchesTreePath(t *testing.T) {
 			if r.Intn(40) == 0 {
 				raw = g.corrupt(raw)
 			}
-			prev, prevTree = checkDocBlob(t, step, raw, prevRaw, prev, prevTree, red, blob)
+			prev, prevTree = checkDocPool(t, step, raw, prevRaw, prev, prevTree, red, blob, pool)
 			prevRaw = raw
 			for k := r.Intn(3); k >= 0; k-- {
 				state = g.mutate(state, 3).(genObject)
@@ -229,6 +243,86 @@ func TestStateDocSecretNeverReused(t *testing.T) {
 	}
 	if bytes.Contains(d.CompactJSON(), []byte("sk-abc")) {
 		t.Fatalf("previous document without redaction leaked into a redacted one: %s", d.CompactJSON())
+	}
+}
+
+// TestStateDocKeptTrees: the parsed trees a build keeps for its canonical
+// text and the diffs are the redacted values (a secret never comes back
+// through them), are never handed out by Value (changing its result
+// changes nothing in the document), and survive patches applied to a
+// replica of the state.
+func TestStateDocKeptTrees(t *testing.T) {
+	red := testRedactor{}
+	texts := []string{
+		`{"msg":{"content":"key sk-abc","password":"hunter2"},"n":1}`,
+		`{"msg":{"content":"key sk-def and sk-abc","password":"hunter3"},"n":2,"list":[{"api_token":"t1"}]}`,
+		`{"msg":{"content":"plain","password":null},"n":3,"list":[{"api_token":"t1"},{"x":"sk-xyz"}]}`,
+		`{"msg":{"content":"plain","password":null},"n":3,"list":[{"api_token":"t2"},{"x":"sk-xyz"}]}`,
+	}
+	secrets := []string{"sk-abc", "sk-def", "sk-xyz", "hunter", `"t1"`, `"t2"`}
+	leak := func(where string, out []byte) {
+		t.Helper()
+		for _, sec := range secrets {
+			if bytes.Contains(out, []byte(sec)) {
+				t.Fatalf("%s leaked %q: %s", where, sec, out)
+			}
+		}
+	}
+	var prev *StateDoc
+	var prevTree any
+	var replica any
+	for i, raw := range texts {
+		doc, err := BuildStateDoc(raw, prev, red, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.trees) == 0 {
+			t.Fatalf("step %d: no parsed tree kept for a changed small state", i)
+		}
+		for _, tr := range doc.trees {
+			leak(fmt.Sprintf("step %d: kept tree", i), MarshalJSON(tr.v))
+		}
+		ref, err := refState(t, raw, red)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compact, canon := doc.CompactJSON(), append([]byte(nil), doc.CanonicalJSON()...)
+		leak("compact", compact)
+		leak("canonical", canon)
+		if !bytes.Equal(compact, MarshalJSON(ref.v)) || !bytes.Equal(canon, CanonicalJSON(ref.v)) {
+			t.Fatalf("step %d: outputs differ from the tree path:\n%s\n%s", i, compact, canon)
+		}
+		// Value is the caller's own: scribbling on it changes nothing.
+		v := doc.Value().(*Object)
+		v.Set("n", "sk-leak")
+		v.Set("msg", "changed")
+		if got := doc.CompactJSON(); !bytes.Equal(got, compact) {
+			t.Fatalf("step %d: changing Value's result changed the document: %s", i, got)
+		}
+		if prev != nil {
+			p := DiffStateDocs(prev, doc)
+			out := p.AppendJSON(nil)
+			leak("patch", out)
+			if want := Diff(prevTree, ref.v).AppendJSON(nil); !bytes.Equal(out, want) {
+				t.Fatalf("step %d: patch\n got %s\nwant %s", i, out, want)
+			}
+			// A consumer applying the patch to its replica (and, as
+			// Apply asks, cloning before it changes the result in place)
+			// does not reach into the document's trees.
+			if replica, err = Apply(replica, p); err != nil {
+				t.Fatal(err)
+			}
+			if !Equal(replica, ref.v) {
+				t.Fatalf("step %d: patched replica %s, want %s", i, MarshalJSON(replica), compact)
+			}
+			Clone(replica).(*Object).Set("n", "scribbled")
+			if !bytes.Equal(doc.CanonicalJSON(), canon) || !bytes.Equal(doc.CompactJSON(), compact) {
+				t.Fatalf("step %d: applying the patch changed the document", i)
+			}
+		} else {
+			replica = doc.Value()
+		}
+		prev, prevTree = doc, ref.v
 	}
 }
 
@@ -540,6 +634,16 @@ func FuzzStateDoc(f *testing.F) {
 			prev, prevTree := checkDocBlob(t, 0, a, "", nil, nil, red, blob)
 			checkDocBlob(t, 1, b, a, prev, prevTree, red, blob)
 		}
+		// Through a pool, back and forth: later builds take what the
+		// retired documents held.
+		var pool StateDocPool
+		var prev *StateDoc
+		var prevTree any
+		prevRaw := ""
+		for i, raw := range []string{a, b, a, b} {
+			prev, prevTree = checkDocPool(t, i, raw, prevRaw, prev, prevTree, red, 16, &pool)
+			prevRaw = raw
+		}
 	})
 }
 
@@ -600,8 +704,14 @@ func TestStateDocMemSizeCountsReusedSubtrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reused.MemSize() != fresh.MemSize() || reused.nodes != fresh.nodes || fresh.nodes < 400 {
+	// The kept parsed trees are what each build parsed (all new messages
+	// for the fresh one, within the budget): the rest must be equal.
+	noTrees := func(d *StateDoc) int64 { return d.MemSize() - 2*int64(d.treeBytes) }
+	if noTrees(reused) != noTrees(fresh) || reused.nodes != fresh.nodes || fresh.nodes < 400 {
 		t.Fatalf("MemSize reused %d (%d entries), fresh %d (%d entries)", reused.MemSize(), reused.nodes, fresh.MemSize(), fresh.nodes)
+	}
+	if fresh.treeBytes == 0 || fresh.treeBytes > treeBudget(len(b)) || reused.treeBytes != 0 {
+		t.Fatalf("kept trees: fresh %d bytes (budget %d), reused %d", fresh.treeBytes, treeBudget(len(b)), reused.treeBytes)
 	}
 	if m := fresh.MemSize(); m < int64(2*len(b)) || m > int64(4*len(b)) {
 		t.Fatalf("MemSize %d for %d bytes of JSON", m, len(b))
@@ -628,5 +738,101 @@ func TestStateDocLongScalarArrays(t *testing.T) {
 	}
 	if p := DiffStateDocs(prev, d); len(p) != 3 {
 		t.Fatalf("patch %s, want three replaces", p.AppendJSON(nil))
+	}
+}
+
+// TestStateDocPool: a chain of documents built and retired through a pool
+// reuses the canonical text and member lists of the replaced documents,
+// with outputs equal to fresh builds; a retired document hands out nothing;
+// duplicate keys (two new values built on one old one) hand nothing back.
+func TestStateDocPool(t *testing.T) {
+	msgs, n := docBenchMessages(16 << 10)
+	texts := func(i int) string {
+		switch i % 6 {
+		case 4:
+			return fmt.Sprintf(`{"step":%d}`, i) // too small for the buffers
+		case 5:
+			return fmt.Sprintf(`{"step":%d,"messages":%s,"messages":%s}`, i, msgs, msgs)
+		}
+		return fmt.Sprintf(`{"step":%d,"messages":%s,%s]}`, i, msgs[:len(msgs)-1], docBenchMessage(n+i))
+	}
+	var pool StateDocPool
+	var prev *StateDoc
+	canonReused, kidsReused := 0, 0
+	var freed map[*docNode]bool // member lists handed back last time
+	var freedCanon *byte
+	for i := 0; i < 30; i++ {
+		raw := texts(i)
+		doc, err := pool.Build(raw, prev, testRedactor{}, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &doc.canon[:1][0] == freedCanon {
+			canonReused++
+		}
+		for _, c := range []*docContainer{doc.root.c, doc.root.c.kids[len(doc.root.c.kids)-1].c} {
+			if c != nil && cap(c.kids) > 0 && freed[&c.kids[:1][0]] {
+				kidsReused++
+			}
+		}
+		fresh, err := BuildStateDoc(raw, nil, testRedactor{}, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(doc.CanonicalJSON(), fresh.CanonicalJSON()) || doc.Hash() != fresh.Hash() || !bytes.Equal(doc.CompactJSON(), fresh.CompactJSON()) {
+			t.Fatalf("step %d: pooled build differs from a fresh one", i)
+		}
+		if prev != nil {
+			want := DiffStateDocs(prev, fresh).AppendJSON(nil)
+			if got := DiffStateDocs(prev, doc).AppendJSON(nil); !bytes.Equal(got, want) {
+				t.Fatalf("step %d: patch %s, want %s", i, got, want)
+			}
+		}
+		if i%6 == 5 && len(doc.superseded) != 0 {
+			t.Fatalf("step %d: duplicate keys, yet %d old containers to hand back", i, len(doc.superseded))
+		}
+		freed, freedCanon = map[*docNode]bool{}, nil
+		for _, c := range doc.superseded {
+			if cap(c.kids) > 0 {
+				freed[&c.kids[:1][0]] = true
+			}
+		}
+		if prev != nil && cap(prev.canon) > 0 {
+			freedCanon = &prev.canon[:1][0]
+		}
+		pool.Retire(prev, doc)
+		if prev != nil && prev.CanonicalJSON() != nil {
+			t.Fatal("a retired document still hands out its text")
+		}
+		if len(doc.superseded) != 0 {
+			t.Fatal("superseded containers kept after the retirement")
+		}
+		prev = doc
+	}
+	// A document of another pool (or none) as the previous one: nothing
+	// of it is taken for the pool's member lists, and the next document
+	// does not hold on to its containers.
+	var other StateDocPool
+	foreign, err := other.Build(texts(0), nil, testRedactor{}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := pool.Build(texts(1), foreign, testRedactor{}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.prevID != 0 || len(next.superseded) != 0 {
+		t.Fatalf("built on another pool's document: previous id %d, %d containers to hand back", next.prevID, len(next.superseded))
+	}
+	pool.Retire(foreign, next)
+	if foreign.root.c.kids == nil {
+		t.Fatal("retiring another pool's document took its member lists")
+	}
+	// The document of step i-1, retired once step i is built, serves step
+	// i+1 unless the sizes differ too much (around the small and the
+	// duplicate-key steps).
+	t.Logf("reused %d canonical texts and %d member lists", canonReused, kidsReused)
+	if canonReused < 8 || kidsReused < 8 {
+		t.Fatalf("reused %d canonical texts and %d member lists in 30 builds", canonReused, kidsReused)
 	}
 }

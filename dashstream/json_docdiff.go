@@ -5,6 +5,9 @@ package dashstream
 // the same path with the same bytes are equal without a look inside; only
 // values whose bytes differ are compared (and, where the tree diff would,
 // parsed). Both documents must be alive and unchanged during the call.
+// Operation values may share memory with new (as Diff's share it with its
+// new tree), and new keeps some of them for its next diff: read them (or
+// Clone them), never modify them.
 func DiffStateDocs(old, new *StateDoc) Patch {
 	d := docDiffer{differ: differ{path: make([]byte, 0, 64)}, old: old, new: new}
 	d.diff(&old.root, int(old.root.off), &new.root, int(new.root.off))

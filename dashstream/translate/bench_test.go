@@ -65,59 +65,20 @@ func BenchmarkTranslateEventSpans(b *testing.B) {
 }
 
 // BenchmarkTranslateNodeSpan4KiBState: node spans carrying a 4 KiB state of
-// which one field changes from span to span.
+// which one field changes from span to span, 50 per call. Like the other
+// state benchmarks (benchStates) it builds each call's spans outside the
+// timer and the CPU clock: building every call first would keep hundreds
+// of MiB of input alive, and the collector's work on that heap counted as
+// translation.
 func BenchmarkTranslateNodeSpan4KiBState(b *testing.B) {
-	tr := newTestTranslator(b, DefaultConfig())
 	var fields []string
 	for i := 0; len(strings.Join(fields, ",")) < 4000; i++ {
 		fields = append(fields, fmt.Sprintf(`"field_%03d":"value number %03d of the benchmark state"`, i, i))
 	}
 	base := strings.Join(fields, ",")
-	const perCall = 50
-	// Steps only grow within a run (an older step would be a late node with
-	// no diff), so every measured call brings new steps: build them all
-	// before the timer starts.
-	calls := b.N/perCall + 2
-	tds := make([]ptrace.Traces, calls)
-	step := 0
-	for c := range tds {
-		spans := make([]sp, 0, perCall)
-		for i := 0; i < perCall; i++ {
-			step++
-			state := fmt.Sprintf(`{"counter":%d,%s}`, step, base)
-			spans = append(spans, sp{trace: "bench-state", id: fmt.Sprintf("n%d", step), name: "work",
-				start: int64(step * 10), end: int64(step*10 + 5),
-				attrs: map[string]any{"dashstream.span.kind": "node", "dashstream.thread_id": "bench-state",
-					"dashstream.run_id": "bench-state", "dashstream.node.name": "work", "dashstream.step": step, "dashstream.state": state}})
-		}
-		tds[c] = buildTraces(spans...)
-	}
-	ctx := context.Background()
-	// Warm the session so every measured span is a one-field patch.
-	res, _ := tr.Translate(ctx, tds[0])
-	res.Release()
-	var diffs, full int64
-	b.ReportAllocs()
-	cpu0 := cpuNanos()
-	b.ResetTimer()
-	n := 0
-	for c := 1; n < b.N; c++ {
-		res, err := tr.Translate(ctx, tds[c])
-		if err != nil {
-			b.Fatal(err)
-		}
-		diffs += res.Stats.StateDiffsPatch
-		full += res.Stats.StateDiffsFull
-		res.Release()
-		n += perCall
-	}
-	b.StopTimer()
-	if full != 0 || diffs != int64(n) {
-		b.Fatalf("%d patches and %d full states for %d spans, want one patch per span", diffs, full, n)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/span")
-	b.ReportMetric(float64(cpuNanos()-cpu0)/float64(n), "cpu-ns/span")
-	b.ReportMetric(0, "ns/op")
+	benchStates(b, 50, func(step int) string {
+		return fmt.Sprintf(`{"counter":%d,%s}`, step, base)
+	})
 }
 
 // cpuNanos is the CPU time (user + system) the process has used: on a

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -639,13 +640,17 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	if text == nil {
 		text = doc.CompactJSON()
 	}
-	e.checkpoint(text, tsNanos, src, runID, nodeID, step)
+	e.checkpoint(doc, text, tsNanos, src, runID, nodeID, step)
 }
 
 // setState replaces the session's state (nil = unknown) and accounts the
 // memory its text and index hold in the translator-wide state budget.
 func (e *emitter) setState(doc *dashstream.StateDoc) {
 	s := e.s
+	// Nothing else holds a session's documents, and doc (when not nil)
+	// was built on the one it replaces: what only that one held serves
+	// later states.
+	e.t.stateDocs.Retire(s.doc, doc)
 	s.doc, s.hasBase, s.resting = doc, doc != nil, nil
 	size := int64(0)
 	if doc != nil {
@@ -660,10 +665,18 @@ func (e *emitter) account(size int64) {
 	e.s.stateBytes = size
 }
 
-// checkpoint emits a Checkpoint of the state just diffed.
-func (e *emitter) checkpoint(state []byte, tsNanos uint64, src *spanInfo, runID, nodeID, step string) {
+// checkpoint emits a Checkpoint of the state just diffed (doc, whose
+// compact text is state).
+func (e *emitter) checkpoint(doc *dashstream.StateDoc, state []byte, tsNanos uint64, src *spanInfo, runID, nodeID, step string) {
 	id := e.res.ids.next()
-	sum := sha256.Sum256(state)
+	var sum [32]byte
+	if bytes.Equal(state, doc.CanonicalJSON()) {
+		// The state's text is its canonical text (members in canonical
+		// order, numbers as canonical): the state hash is its SHA-256.
+		sum = doc.Hash()
+	} else {
+		sum = sha256.Sum256(state)
+	}
 	meta := map[string]string{"run_id": runID, "reason": "interval"}
 	if nodeID != "" {
 		meta["node_id"] = nodeID

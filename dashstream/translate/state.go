@@ -32,7 +32,7 @@ func (e *emitter) buildState(raw string) (*dashstream.StateDoc, string) {
 	if e.t.red.enabled {
 		red = e.t.red
 	}
-	doc, err := dashstream.BuildStateDoc(raw, e.wake(red), red, maxStateDepth)
+	doc, err := e.t.stateDocs.Build(raw, e.wake(red), red, maxStateDepth)
 	switch {
 	case errors.Is(err, dashstream.ErrStateNotObject):
 		return nil, "state_not_object"
@@ -58,7 +58,9 @@ func (e *emitter) restState() {
 	if s.doc == nil {
 		return
 	}
-	s.resting, s.doc = slices.Clone(s2.Encode(nil, []byte(s.doc.Text()))), nil
+	s.resting = slices.Clone(s2.Encode(nil, []byte(s.doc.Text())))
+	e.t.stateDocs.Retire(s.doc, nil)
+	s.doc = nil
 	e.account(int64(len(s.resting)))
 }
 
@@ -75,7 +77,7 @@ func (e *emitter) wake(red dashstream.StateRedactor) *dashstream.StateDoc {
 	s.resting = nil
 	var doc *dashstream.StateDoc
 	if err == nil {
-		doc, err = dashstream.BuildStateDoc(string(text), nil, red, maxStateDepth)
+		doc, err = e.t.stateDocs.Build(string(text), nil, red, maxStateDepth)
 	}
 	if err != nil {
 		e.setState(nil)

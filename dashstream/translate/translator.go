@@ -33,6 +33,8 @@ type Translator struct {
 	// infos recycles the spanInfo slices of calls (*[]spanInfo, cleared):
 	// they are a third of what a call allocates, and die with it.
 	infos sync.Pool
+	// stateDocs recycles the buffers of replaced state documents.
+	stateDocs dashstream.StateDocPool
 }
 
 // maxPooledInfos bounds the slices kept for reuse, so one huge call does not
