@@ -174,10 +174,6 @@ func (c *docContainer) find(key string) int {
 // object.
 var ErrStateNotObject = errors.New("dashstream: state is not a JSON object")
 
-// canonSlack is how much larger than the canonical text a spare buffer
-// may be beyond an eighth of it.
-const canonSlack = 256
-
 // midChunk is the spacing of saved SHA-256 states over the canonical text.
 const midChunk = 8 << 10
 
@@ -246,14 +242,11 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		oldCanon, oldMids = prev.canon, prev.mids
 	}
 	// The canonical text is as long as the compact one unless numbers are
-	// respelled; append grows the buffer in that rare case. A pooled buffer
-	// serves when it holds the text without much to spare (the document
-	// keeps it); a new one leaves room for a state that grows a little.
+	// respelled; append grows the buffer in that rare case. With a pool
+	// the buffer is one of its capacity classes (at most 12.5% to spare).
 	need := int(root.clen)
 	if pool != nil {
-		if b.canon = pool.takeCanon(need); b.canon == nil {
-			b.canon = make([]byte, 0, need+need/16)
-		}
+		b.canon = pool.takeCanon(need)
 	} else {
 		b.canon = make([]byte, 0, need)
 	}

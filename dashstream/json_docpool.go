@@ -14,7 +14,7 @@ import (
 // is ready; a pool is safe for concurrent use.
 type StateDocPool struct {
 	seq   atomic.Uint64
-	canon [33]sync.Pool // *[]byte, by the bit length of the capacity
+	canon [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
 	kids  [33]sync.Pool // *[]docNode, likewise
 }
 
@@ -34,7 +34,9 @@ func (p *StateDocPool) Retire(old, next *StateDoc) {
 	}
 	if cap(old.canon) > 0 {
 		buf := old.canon[:0]
-		putClass(&p.canon, cap(buf), &buf)
+		if c := canonClassOf(cap(buf)); c >= 0 {
+			p.canon[c].Put(&buf)
+		}
 	}
 	old.canon = nil
 	if next == nil {
@@ -61,15 +63,66 @@ func putClass[T any](classes *[33]sync.Pool, capacity int, v *T) {
 	}
 }
 
-// takeCanon returns a pooled buffer for n bytes of canonical text, or nil.
+// Canonical text buffers come in capacity classes, eight per power of
+// two (12.5% apart), so that any pooled buffer of the class a text falls
+// in holds it: a state that grows step by step, or another thread's state
+// of about the same size, reuses what a replaced document gave back.
+const (
+	canonSub     = 8
+	canonMinBits = 6 // the smallest class holds 64 bytes
+	canonClasses = (32 - canonMinBits) * canonSub
+)
+
+// canonClass returns the class for n bytes of canonical text and its
+// capacity (the smallest class capacity ≥ n); -1 beyond the classes.
+func canonClass(n int) (class, capacity int) {
+	if n <= 1<<canonMinBits {
+		return 0, 1 << canonMinBits
+	}
+	k := bits.Len(uint(n - 1)) // 2^(k-1) < n ≤ 2^k
+	base := 1 << (k - 1)
+	step := base / canonSub
+	j := (n - base + step - 1) / step // 1..canonSub
+	class = (k-1-canonMinBits)*canonSub + j
+	if class >= canonClasses {
+		return -1, n
+	}
+	return class, base + j*step
+}
+
+// canonClassOf returns the largest class whose capacity is at most c: a
+// buffer of capacity c serves every text of that class. -1 when c is
+// below the smallest class or beyond the classes.
+func canonClassOf(c int) int {
+	if c < 1<<canonMinBits {
+		return -1
+	}
+	if c == 1<<canonMinBits {
+		return 0
+	}
+	k := bits.Len(uint(c)) // 2^(k-1) ≤ c < 2^k
+	base := 1 << (k - 1)
+	j := (c - base) / (base / canonSub) // 0..canonSub-1
+	class := (k-2-canonMinBits)*canonSub + canonSub // capacity base
+	if j > 0 {
+		class = (k-1-canonMinBits)*canonSub + j
+	}
+	if class >= canonClasses {
+		return -1
+	}
+	return class
+}
+
+// takeCanon returns a buffer for n bytes of canonical text: a pooled one
+// of n's class, else a new one of the class's capacity.
 func (p *StateDocPool) takeCanon(n int) []byte {
-	k := bits.Len(uint(n))
-	for c := k; c <= k+1 && c < len(p.canon); c++ {
-		if b, ok := p.canon[c].Get().(*[]byte); ok && n <= cap(*b) && cap(*b) <= n+n/8+canonSlack {
+	c, capacity := canonClass(n)
+	if c >= 0 {
+		if b, ok := p.canon[c].Get().(*[]byte); ok {
 			return (*b)[:0]
 		}
 	}
-	return nil
+	return make([]byte, 0, capacity)
 }
 
 // takeKids returns a member list of capacity at least n, pooled when one

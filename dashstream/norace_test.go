@@ -1,0 +1,5 @@
+//go:build !race
+
+package dashstream
+
+const raceEnabled = false
