@@ -15,7 +15,7 @@ import (
 type StateDocPool struct {
 	seq   atomic.Uint64
 	canon [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
-	kids  [33]sync.Pool // *[]docNode, likewise
+	kids  [33]sync.Pool           // *[]docNode, likewise
 }
 
 // Build is BuildStateDoc taking its buffers from p.
@@ -102,7 +102,7 @@ func canonClassOf(c int) int {
 	}
 	k := bits.Len(uint(c)) // 2^(k-1) ≤ c < 2^k
 	base := 1 << (k - 1)
-	j := (c - base) / (base / canonSub) // 0..canonSub-1
+	j := (c - base) / (base / canonSub)             // 0..canonSub-1
 	class := (k-2-canonMinBits)*canonSub + canonSub // capacity base
 	if j > 0 {
 		class = (k-1-canonMinBits)*canonSub + j
