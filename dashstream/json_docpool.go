@@ -15,7 +15,7 @@ import (
 type StateDocPool struct {
 	seq   atomic.Uint64
 	canon [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
-	kids  [33]sync.Pool           // *[]docNode, likewise
+	kids  [33]sync.Pool           // *[]docNode, by the bit length of the capacity
 }
 
 // Build is BuildStateDoc taking its buffers from p.
