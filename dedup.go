@@ -97,13 +97,19 @@ func newKafkaTail(window int64) (*kafkaTail, error) {
 
 // delivered reports, per record, whether Kafka already has it, reading back
 // the tails of the partitions not checked yet. Once every partition of the
-// records' topics is checked and no thread found there is still ahead of
-// its records, nothing is left to look up.
+// records' topics is checked, no record's partition needs working out:
+// what is left is one lookup per record, none once no thread found in a
+// tail is still ahead of its records.
 func (k *kafkaTail) delivered(client sarama.Client, recs []*translate.Record) ([]bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	out := make([]bool, len(recs))
-	if len(k.high) == 0 && k.allComplete(client, recs) {
+	if k.allComplete(client, recs) {
+		if len(k.high) > 0 {
+			for i, r := range recs {
+				out[i] = k.inTail(r)
+			}
+		}
 		return out, nil
 	}
 	partitioners := map[string]sarama.Partitioner{}
@@ -138,15 +144,23 @@ func (k *kafkaTail) delivered(client sarama.Client, recs []*translate.Record) ([
 			k.checked[tp] = true
 			k.noteComplete(r.Topic, int(n))
 		}
-		if high, ok := k.high[r.ThreadID]; ok {
-			if r.Sequence <= high {
-				out[i] = true
-			} else {
-				delete(k.high, r.ThreadID)
-			}
-		}
+		out[i] = k.inTail(r)
 	}
 	return out, nil
+}
+
+// inTail reports whether the tail read back holds r's thread at r's
+// sequence or beyond; the first record past it lets the thread go.
+func (k *kafkaTail) inTail(r *translate.Record) bool {
+	high, ok := k.high[r.ThreadID]
+	if !ok {
+		return false
+	}
+	if r.Sequence <= high {
+		return true
+	}
+	delete(k.high, r.ThreadID)
+	return false
 }
 
 // allComplete reports whether every partition of every topic of recs has

@@ -86,9 +86,20 @@ func TestReadBackSkipsOnlyWhatKafkaHas(t *testing.T) {
 	// Every thread got past what its tail held, and every partition is
 	// checked: later sends look nothing up.
 	p.mu.Lock()
-	assert.Empty(t, p.tail.high, "threads still ahead of their records")
-	assert.Contains(t, p.tail.complete, testTopic)
+	client, tail := p.client, p.tail
 	p.mu.Unlock()
+	assert.Empty(t, tail.high, "threads still ahead of their records")
+	assert.Contains(t, tail.complete, testTopic)
+	// From now on no partition is worked out, and a thread still in the
+	// tail is found all the same.
+	tail.high["late"] = 7
+	late := func(seq uint64) *translate.Record {
+		return &translate.Record{Topic: testTopic, Key: []byte("late"), ThreadID: "late", Sequence: seq}
+	}
+	got, err := tail.delivered(client, []*translate.Record{late(7), late(8), late(9)})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{true, false, false}, got)
+	assert.NotContains(t, tail.high, "late", "the thread is let go once past its tail")
 	recs := consumeAll(t, brokers, first+len(fresh)) // exact: nothing twice
 	r := streamCheck(t, recs)
 	for _, th := range threads {
