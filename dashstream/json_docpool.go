@@ -94,23 +94,11 @@ func canonClass(n int) (class, capacity int) {
 // buffer of capacity c serves every text of that class. -1 when c is
 // below the smallest class or beyond the classes.
 func canonClassOf(c int) int {
-	if c < 1<<canonMinBits {
-		return -1
+	class, capacity := canonClass(c)
+	if class < 0 || capacity == c {
+		return class
 	}
-	if c == 1<<canonMinBits {
-		return 0
-	}
-	k := bits.Len(uint(c)) // 2^(k-1) ≤ c < 2^k
-	base := 1 << (k - 1)
-	j := (c - base) / (base / canonSub)             // 0..canonSub-1
-	class := (k-2-canonMinBits)*canonSub + canonSub // capacity base
-	if j > 0 {
-		class = (k-1-canonMinBits)*canonSub + j
-	}
-	if class >= canonClasses {
-		return -1
-	}
-	return class
+	return class - 1 // capacity > c: the class below fits in c
 }
 
 // takeCanon returns a buffer for n bytes of canonical text: a pooled one
