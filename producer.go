@@ -271,24 +271,24 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 		return fail(err)
 	}
 	msgs := make([]*sarama.ProducerMessage, 0, len(recs))
+	// One allocation for all messages and their indices; records of one
+	// span share their headers, and so do their messages.
+	backing := make([]sarama.ProducerMessage, len(recs))
+	index := make([]int, len(recs))
+	var hc headerConverter
 	skipped := 0
 	for i, r := range recs {
 		if delivered[i] {
 			skipped++ // outcome nil: Kafka has it
 			continue
 		}
-		m := &sarama.ProducerMessage{
-			Topic:    r.Topic,
-			Key:      sarama.ByteEncoder(r.Key),
-			Value:    sarama.ByteEncoder(r.Value),
-			Metadata: i,
-		}
-		if len(r.Headers) > 0 {
-			m.Headers = make([]sarama.RecordHeader, len(r.Headers))
-			for j, h := range r.Headers {
-				m.Headers[j] = sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
-			}
-		}
+		index[i] = i
+		m := &backing[i]
+		m.Topic = r.Topic
+		m.Key = sarama.ByteEncoder(r.Key)
+		m.Value = sarama.ByteEncoder(r.Value)
+		m.Metadata = &index[i]
+		m.Headers = hc.convert(r.Headers)
 		msgs = append(msgs, m)
 	}
 	if skipped > 0 {
@@ -310,8 +310,8 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 	}
 	retryable := false
 	for _, pe := range perrs {
-		if i, ok := pe.Msg.Metadata.(int); ok && i >= 0 && i < len(outcomes) {
-			outcomes[i] = pe.Err
+		if i, ok := pe.Msg.Metadata.(*int); ok && *i >= 0 && *i < len(outcomes) {
+			outcomes[*i] = pe.Err
 		}
 		if !isPermanent(pe.Err, p.conf.Metadata.AllowAutoTopicCreation) {
 			retryable = true
@@ -321,6 +321,49 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 		p.reset()
 	}
 	return outcomes
+}
+
+// headerConverter turns record headers into sarama's, reusing the last
+// conversion for the next record of the same span (they share one slice)
+// and each key's bytes: a send converts a few distinct keys thousands of
+// times. sarama only reads headers.
+type headerConverter struct {
+	last *translate.Header
+	conv []sarama.RecordHeader
+	keys []headerKey
+}
+
+type headerKey struct {
+	name string
+	b    []byte
+}
+
+func (c *headerConverter) convert(hs []translate.Header) []sarama.RecordHeader {
+	if len(hs) == 0 {
+		return nil
+	}
+	if &hs[0] == c.last && len(hs) == len(c.conv) {
+		return c.conv
+	}
+	out := make([]sarama.RecordHeader, len(hs))
+	for j, h := range hs {
+		out[j] = sarama.RecordHeader{Key: c.key(h.Key), Value: h.Value}
+	}
+	c.last, c.conv = &hs[0], out
+	return out
+}
+
+func (c *headerConverter) key(name string) []byte {
+	for _, k := range c.keys {
+		if k.name == name {
+			return k.b
+		}
+	}
+	b := []byte(name)
+	if len(c.keys) < 8 {
+		c.keys = append(c.keys, headerKey{name, b})
+	}
+	return b
 }
 
 func (p *kafkaProducer) close() error {

@@ -72,3 +72,29 @@ func TestProducerClosed(t *testing.T) {
 		assert.ErrorContains(t, err, "closed")
 	}
 }
+
+// TestHeaderConverter: records of one span share their converted headers,
+// other spans get their own, and every header arrives unchanged.
+func TestHeaderConverter(t *testing.T) {
+	spanA := []translate.Header{{Key: "traceparent", Value: []byte("00-a-01")}, {Key: "env", Value: []byte("prod")}}
+	spanB := []translate.Header{{Key: "traceparent", Value: []byte("00-b-01")}, {Key: "env", Value: []byte("prod")}}
+	var c headerConverter
+	a1 := c.convert(spanA)
+	a2 := c.convert(spanA)
+	b1 := c.convert(spanB)
+	assert.Nil(t, c.convert(nil))
+	a3 := c.convert(spanA) // not the last span any more: converted again
+	for _, tc := range []struct {
+		got  []sarama.RecordHeader
+		want []translate.Header
+	}{{a1, spanA}, {a2, spanA}, {b1, spanB}, {a3, spanA}} {
+		require.Len(t, tc.got, len(tc.want))
+		for j, h := range tc.want {
+			assert.Equal(t, h.Key, string(tc.got[j].Key))
+			assert.Equal(t, h.Value, tc.got[j].Value)
+		}
+	}
+	assert.Same(t, &a1[0], &a2[0], "consecutive records of a span share one conversion")
+	assert.NotSame(t, &a1[0], &b1[0])
+	assert.Same(t, &a1[0].Key[0], &b1[0].Key[0], "a key's bytes are converted once")
+}

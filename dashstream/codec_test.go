@@ -728,3 +728,95 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	write("junk_zstd_two_frames", frame(FrameZstd, append(zstdFrame(t, valid[1:]), zstdFrame(t, valid[1:])...)))
 	write("junk_zstd_skippable", frame(FrameZstd, []byte{0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0}))
 }
+
+// TestWithoutZstdFlag: removing the compression flag from a message
+// marshaled with ZSTD gives exactly its deterministic encoding without it,
+// for every message type and around the sizes where the header's and the
+// message's length prefixes lose a byte.
+func TestWithoutZstdFlag(t *testing.T) {
+	det := proto.MarshalOptions{Deterministic: true}
+	shrunk := 0 // cases where a length prefix lost a byte too
+	for _, typ := range allMessageTypes {
+		for _, tenant := range []int{1, 60, 78, 79, 80, 81, 82, 83, 84, 200} {
+			for _, pad := range []int{0, 40, 60, 70, 16_300, 16_330, 16_350, 16_400, 2_097_000} {
+				msg := testMessage(typ, strings.Repeat("p", pad))
+				h := HeaderOf(msg)
+				h.TenantId = strings.Repeat("t", tenant)
+				h.Compression = pb.CompressionType_COMPRESSION_NONE
+				want, err := det.Marshal(msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.Compression = pb.CompressionType_COMPRESSION_ZSTD
+				flagged, err := det.Marshal(msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, ok := withoutZstdFlag([]byte{FrameNone}, flagged)
+				if !ok {
+					t.Fatalf("%v tenant %d pad %d: not recognised", typ, tenant, pad)
+				}
+				if !bytes.Equal(got[1:], want) || got[0] != FrameNone {
+					t.Fatalf("%v tenant %d pad %d: %d bytes, want the %d of the plain encoding", typ, tenant, pad, len(got)-1, len(want))
+				}
+				if len(flagged)-len(want) > 2 {
+					shrunk++
+				}
+			}
+		}
+	}
+	if shrunk == 0 {
+		t.Fatal("no case crossed a length prefix boundary")
+	}
+	// Anything else is refused rather than mangled.
+	plain, err := det.Marshal(testMessage(pb.MessageType_MESSAGE_TYPE_EVENT, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"no flag":   plain,
+		"empty":     nil,
+		"truncated": plain[:len(plain)-3],
+		"trailing":  append(append([]byte(nil), plain...), 0),
+		"not bytes": {0x08, 0x01},
+	} {
+		if _, ok := withoutZstdFlag(nil, b); ok {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestEncodeLaterFinish: EncodeLater followed by Finish gives Encode's
+// record value for every choice; a pending value's MaxSize bounds it.
+func TestEncodeLaterFinish(t *testing.T) {
+	enc := mustEncoder(t, DefaultEncoderOptions())
+	pads := map[string]string{
+		"small":          "tiny",
+		"compressible":   strings.Repeat("abcabcabc ", 60),
+		"incompressible": randomText(t, 4000),
+	}
+	for _, typ := range allMessageTypes {
+		for name, pad := range pads {
+			t.Run(typ.String()+"/"+name, func(t *testing.T) {
+				want, err := enc.Encode(testMessage(typ, pad))
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, err := enc.EncodeLater(testMessage(typ, pad))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.Pending() != (name != "small") {
+					t.Fatalf("pending %v for a %s message", v.Pending(), name)
+				}
+				got := enc.Finish(v)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("Finish gave %d bytes (frame 0x%02x), Encode %d (frame 0x%02x)", len(got), got[0], len(want), want[0])
+				}
+				if len(got) > v.MaxSize() {
+					t.Fatalf("record %d bytes, MaxSize %d", len(got), v.MaxSize())
+				}
+			})
+		}
+	}
+}

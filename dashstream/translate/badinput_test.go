@@ -2,12 +2,15 @@ package translate
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/dashstream/dashstreamexporter/dashstream"
 )
 
 // TestBadInput: each bad part is skipped and counted while the events of
@@ -151,6 +154,61 @@ func TestOversizeRecordDropped(t *testing.T) {
 	ds := decodeAll(t, translateAll(t, tr, buildTraces(nodeSpan("o", "o", 2, `{"blob":"small"}`))).Records)
 	if d := firstDiffMsg(ds); d == nil || len(d.GetFullState()) == 0 {
 		t.Fatalf("after an oversize drop: %v, want a full state", eventTypes(ds))
+	}
+}
+
+// TestCompressedRecordUnderLimitKept: a record whose plain frame is over
+// MaxRecordBytes but whose zstd frame fits is sent compressed, not dropped;
+// the other compressed records are finished at the end of the call, and the
+// byte counts are those of the values sent.
+func TestCompressedRecordUnderLimitKept(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxRecordBytes = 4096
+	cfg.CheckpointInterval = 1
+	tr := newTestTranslator(t, cfg)
+	big := `{"blob":"` + strings.Repeat("z", 8000) + `"}`
+	mid := `{"blob":"` + strings.Repeat("y", 2000) + `"}`
+	res := translateAll(t, tr, buildTraces(nodeSpan("c", "c", 1, big), nodeSpan("c", "c2", 2, mid)))
+	if res.Stats.OversizeDrops != 0 {
+		t.Fatalf("oversize drops = %d", res.Stats.OversizeDrops)
+	}
+	var total int64
+	for _, n := range res.Stats.BytesByType {
+		total += n
+	}
+	var sent int64
+	compressed := 0
+	for _, r := range res.Records {
+		if len(r.Value) == 0 || len(r.Value) > cfg.MaxRecordBytes {
+			t.Fatalf("%v record of %d bytes", r.Type, len(r.Value))
+		}
+		if r.Value[0] == dashstream.FrameZstd {
+			compressed++
+		}
+		sent += int64(len(r.Value))
+	}
+	if compressed < 4 || total != sent {
+		t.Fatalf("%d compressed records, stats count %d bytes of the %d sent", compressed, total, sent)
+	}
+	ds := decodeAll(t, res.Records)
+	if d := firstDiffMsg(ds); d == nil || string(d.GetFullState()) != big {
+		t.Fatal("the first state is not the full state sent compressed")
+	}
+
+	// Incompressible and over the limit: dropped, whatever compression does.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	noise := make([]byte, 6000)
+	for i := range noise {
+		noise[i] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"[rnd.IntN(64)]
+	}
+	res = translateAll(t, tr, buildTraces(nodeSpan("n", "n", 1, `{"blob":"`+string(noise)+`"}`)))
+	if res.Stats.OversizeDrops == 0 {
+		t.Fatal("an incompressible record over the limit was not dropped")
+	}
+	for _, r := range res.Records {
+		if len(r.Value) > cfg.MaxRecordBytes {
+			t.Fatalf("%v record of %d bytes over the %d limit", r.Type, len(r.Value), cfg.MaxRecordBytes)
+		}
 	}
 }
 

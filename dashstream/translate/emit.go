@@ -743,9 +743,15 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 	h.Type = typ
 	h.SchemaVersion = 1
 	st := &e.res.Stats
-	value, err := e.t.enc.Encode(msg)
-	if err == nil && len(value) > e.t.cfg.MaxRecordBytes {
-		err = dashstream.ErrTooLarge
+	// A compressible message is compressed with the call's others at its
+	// end (Result.finish) unless only its compressed frame might fit.
+	v, err := e.t.enc.EncodeLater(msg)
+	var value []byte
+	if err == nil && (!v.Pending() || v.MaxSize() > e.t.cfg.MaxRecordBytes) {
+		value = e.t.enc.Finish(v)
+		if len(value) > e.t.cfg.MaxRecordBytes {
+			err = dashstream.ErrTooLarge
+		}
 	}
 	if err != nil {
 		reason := "encode_error"
@@ -768,6 +774,9 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 			topic = tp
 		}
 	}
+	if value == nil {
+		e.res.pending = append(e.res.pending, pendingValue{record: len(e.res.Records), v: v})
+	}
 	e.res.Records = append(e.res.Records, Record{
 		Topic:    topic,
 		Key:      e.key,
@@ -780,6 +789,23 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 	st.RecordsByType[typ]++
 	st.BytesByType[typ] += int64(len(value))
 	return true
+}
+
+// pendingValue is a record whose value is still to be compressed.
+type pendingValue struct {
+	record int
+	v      dashstream.Value
+}
+
+// finish compresses the call's pending record values one after another
+// (see dashstream.Encoder.EncodeLater): the last step of emitting.
+func (r *Result) finish(enc *dashstream.Encoder) {
+	for _, p := range r.pending {
+		rec := &r.Records[p.record]
+		rec.Value = enc.Finish(p.v)
+		r.Stats.BytesByType[rec.Type] += int64(len(rec.Value))
+	}
+	r.pending = nil
 }
 
 // headers returns the record headers for a source span: W3C traceparent,

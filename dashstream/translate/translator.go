@@ -121,6 +121,7 @@ type Result struct {
 	threads  []string
 	released bool
 	ids      *idGen
+	pending  []pendingValue
 }
 
 // Threads returns the thread ids the result touched, sorted.
@@ -183,6 +184,7 @@ func (t *Translator) Translate(ctx context.Context, td ptrace.Traces) (*Result, 
 		e := emitter{t: t, ctx: ctx, s: res.sessions[i], res: res, ar: ar}
 		e.thread(work[id])
 	}
+	res.finish(t.enc)
 	return res, nil
 }
 
