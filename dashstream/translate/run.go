@@ -23,7 +23,39 @@ type spanKey struct {
 type threadWork struct {
 	id   string
 	runs []*runWork
-	idx  map[string]*runWork
+	idx  map[string]*runWork // by run id, once runs is too long to search
+}
+
+// threadIndexAfter is how many runs a thread's work holds before they are
+// found through a map rather than by looking at each: one or two in nearly
+// every call.
+const threadIndexAfter = 8
+
+// run returns the thread's work for runID, nil when it has none yet.
+func (tw *threadWork) run(runID string) *runWork {
+	if tw.idx != nil {
+		return tw.idx[runID]
+	}
+	for _, rw := range tw.runs {
+		if rw.runID == runID {
+			return rw
+		}
+	}
+	return nil
+}
+
+// addRun appends rw (a run the thread has no work for yet).
+func (tw *threadWork) addRun(rw *runWork) {
+	tw.runs = append(tw.runs, rw)
+	switch {
+	case tw.idx != nil:
+		tw.idx[rw.runID] = rw
+	case len(tw.runs) > threadIndexAfter:
+		tw.idx = make(map[string]*runWork, 2*len(tw.runs))
+		for _, r := range tw.runs {
+			tw.idx[r.runID] = r
+		}
+	}
 }
 
 // runWork is what one call brings for one run.
@@ -181,6 +213,13 @@ type traceAgg struct {
 // group resolves each span's thread (SPEC §4.2) and run, and builds the
 // per-thread, per-run work in order (SPEC §4.4).
 func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork {
+	block := min(len(spans), 32)
+	var (
+		aggSlab    = slab[traceAgg]{max: block}
+		threadSlab = slab[threadWork]{max: block}
+		runSlab    = slab[runWork]{max: block}
+		nodeSlab   = slab[nodeExec]{max: block}
+	)
 	own := make([]string, len(spans))
 	aggs := make(map[pcommon.TraceID]*traceAgg, 4)
 	index := make(map[spanKey]*spanInfo, len(spans))
@@ -199,7 +238,7 @@ func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork 
 		own[i] = cand
 		a := aggs[si.traceID]
 		if a == nil {
-			a = &traceAgg{}
+			a = aggSlab.new()
 			aggs[si.traceID] = a
 		}
 		if si.traceWideThread && si.threadID != "" && a.wide == "" {
@@ -272,19 +311,20 @@ func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork 
 
 		tw := threads[tid]
 		if tw == nil {
-			tw = &threadWork{id: tid, idx: make(map[string]*runWork, 1)}
+			tw = threadSlab.new()
+			tw.id = tid
 			threads[tid] = tw
 		}
-		rw := tw.idx[runID]
+		rw := tw.run(runID)
 		if rw == nil {
-			rw = &runWork{runID: runID, firstStart: si.startNanos, firstSpan: si}
-			tw.idx[runID] = rw
-			tw.runs = append(tw.runs, rw)
+			rw = runSlab.new()
+			rw.runID, rw.firstStart, rw.firstSpan = runID, si.startNanos, si
+			tw.addRun(rw)
 			order = append(order, rw)
 		} else if si.startNanos < rw.firstStart {
 			rw.firstStart, rw.firstSpan = si.startNanos, si
 		}
-		rw.add(si, st, t)
+		rw.add(si, st, t, &nodeSlab)
 	}
 	for _, rw := range order {
 		t.attach(rw, index, st)
@@ -319,7 +359,7 @@ func (t *Translator) resolveRun(si *spanInfo, index map[spanKey]*spanInfo, f tra
 }
 
 // add files one span under its run.
-func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator) {
+func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator, nodes *slab[nodeExec]) {
 	if si.graphName != "" && (rw.graphName == "" || si.role == roleGraph) {
 		rw.graphName = si.graphName
 	}
@@ -344,7 +384,9 @@ func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator) {
 			rw.pseudo = append(rw.pseudo, si)
 			return
 		}
-		rw.nodes = append(rw.nodes, &nodeExec{si: si})
+		n := nodes.new()
+		n.si = si
+		rw.nodes = append(rw.nodes, n)
 	case roleLLM, roleTool, roleCheckpointSave, roleRouter:
 		// attached to nodes by attach once the whole call is indexed
 		rw.orphans = append(rw.orphans, si)
@@ -504,4 +546,24 @@ func attrString(m pcommon.Map, key string) string {
 		return v.Str()
 	}
 	return v.AsString()
+}
+
+// slab hands out zeroed values from blocks of growing size (1, 2, 4, …
+// up to max): grouping makes a few small structs per span, which would
+// otherwise each be an allocation, and a call with one thread needs one
+// of them. Nothing is ever returned to it.
+type slab[T any] struct {
+	free      []T
+	next, max int
+}
+
+func (s *slab[T]) new() *T {
+	if len(s.free) == 0 {
+		n := min(max(s.next, 1), max(s.max, 1))
+		s.free = make([]T, n)
+		s.next = 2 * n
+	}
+	p := &s.free[0]
+	s.free = s.free[1:]
+	return p
 }

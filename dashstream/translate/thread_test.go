@@ -2,10 +2,14 @@ package translate
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
 )
 
 // TestThreadResolution covers SPEC §4.2's order: the convention's thread,
@@ -135,5 +139,58 @@ func TestTimestampsAndDurations(t *testing.T) {
 				t.Errorf("duration_us attribute %v, want float 5000", a)
 			}
 		}
+	}
+}
+
+// TestThreadWorkRuns: a thread's runs are found by id before and after
+// their number passes threadIndexAfter (then through a map).
+func TestThreadWorkRuns(t *testing.T) {
+	var tw threadWork
+	var added []*runWork
+	for i := range 3 * threadIndexAfter {
+		id := fmt.Sprintf("run-%d", i)
+		if tw.run(id) != nil {
+			t.Fatalf("%s found before it was added", id)
+		}
+		rw := &runWork{runID: id}
+		tw.addRun(rw)
+		added = append(added, rw)
+		for j, want := range added {
+			if got := tw.run(want.runID); got != want {
+				t.Fatalf("after %d runs: run %d not found", i+1, j)
+			}
+		}
+	}
+	if tw.idx == nil || len(tw.idx) != len(tw.runs) {
+		t.Fatalf("index of %d entries for %d runs", len(tw.idx), len(tw.runs))
+	}
+}
+
+// TestManyRunsOfOneThreadInOneCall: past threadIndexAfter runs a thread's
+// work is looked up by map; every run is emitted once and in start order,
+// whatever order their spans came in.
+func TestManyRunsOfOneThreadInOneCall(t *testing.T) {
+	for _, runs := range []int{1, threadIndexAfter, threadIndexAfter + 1, 3 * threadIndexAfter} {
+		t.Run(fmt.Sprint(runs), func(t *testing.T) {
+			tr := newTestTranslator(t, DefaultConfig())
+			var spans []sp
+			for i := runs; i >= 1; i-- { // latest run first
+				trace := fmt.Sprintf("run-%02d", i)
+				spans = append(spans, nodeSpan("many", trace, i, ""))
+			}
+			ds := decodeAll(t, translateAll(t, tr, buildTraces(spans...)).Records)
+			var starts []int64
+			for _, d := range ds {
+				if ev := d.msg.GetEvent(); ev.GetEventType() == pb.EventType_EVENT_TYPE_NODE_START {
+					starts = append(starts, ev.GetHeader().GetTimestampUs())
+				}
+			}
+			if len(starts) != runs {
+				t.Fatalf("%d NODE_STARTs for %d runs: %v", len(starts), runs, eventTypes(ds))
+			}
+			if !slices.IsSorted(starts) {
+				t.Fatalf("runs not in start order: %v", starts)
+			}
+		})
 	}
 }
