@@ -65,6 +65,10 @@ func readBack(cfg *Config) int64 {
 // dedupReadTimeout bounds reading one partition's tail.
 const dedupReadTimeout = 30 * time.Second
 
+// dedupClosedCheck is how often a read-back looks whether its client was
+// closed by a reset.
+const dedupClosedCheck = 50 * time.Millisecond
+
 // topicPartition names one partition.
 type topicPartition struct {
 	topic     string
@@ -222,8 +226,17 @@ func (k *kafkaTail) read(client sarama.Client, tp topicPartition) error {
 	defer pc.Close()
 	deadline := time.NewTimer(dedupReadTimeout)
 	defer deadline.Stop()
+	// A reset of the producer closes this client under the read; its
+	// consumer then never delivers, so give up at once rather than at the
+	// deadline.
+	closedCheck := time.NewTicker(dedupClosedCheck)
+	defer closedCheck.Stop()
 	for {
 		select {
+		case <-closedCheck.C:
+			if client.Closed() {
+				return fmt.Errorf("dashstream: reading back %s/%d: %w", tp.topic, tp.partition, sarama.ErrClosedClient)
+			}
 		case m := <-pc.Messages():
 			if msg, err := k.dec.Decode(m.Value); err == nil {
 				// Records of other producers, or undecodable ones, say

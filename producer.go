@@ -132,7 +132,7 @@ type kafkaProducer struct {
 
 	mu     sync.Mutex
 	client sarama.Client
-	sp     sarama.SyncProducer
+	sp     *orderedProducer
 	tail   *kafkaTail // what this producer read back (dedup.go)
 	closed bool
 
@@ -145,7 +145,7 @@ func newKafkaProducer(brokers []string, conf *sarama.Config, readBack int64, log
 }
 
 // connect creates the sarama producer if needed.
-func (p *kafkaProducer) connect() (sarama.SyncProducer, error) {
+func (p *kafkaProducer) connect() (*orderedProducer, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -158,7 +158,7 @@ func (p *kafkaProducer) connect() (sarama.SyncProducer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashstream: connecting to Kafka brokers %v: %w", p.brokers, err)
 	}
-	sp, err := sarama.NewSyncProducerFromClient(client)
+	sp, err := newOrderedProducer(client)
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("dashstream: creating Kafka producer: %w", err)
@@ -271,10 +271,11 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 		return fail(err)
 	}
 	msgs := make([]*sarama.ProducerMessage, 0, len(recs))
-	// One allocation for all messages and their indices; records of one
-	// span share their headers, and so do their messages.
+	// One allocation for all messages and their outcome slots; records of
+	// one span share their headers, and so do their messages.
 	backing := make([]sarama.ProducerMessage, len(recs))
-	index := make([]int, len(recs))
+	refs := make([]messageRef, len(recs))
+	batch := &sendBatch{outcomes: outcomes, done: make(chan struct{})}
 	var hc headerConverter
 	skipped := 0
 	for i, r := range recs {
@@ -282,12 +283,12 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 			skipped++ // outcome nil: Kafka has it
 			continue
 		}
-		index[i] = i
+		refs[i] = messageRef{batch: batch, index: i}
 		m := &backing[i]
 		m.Topic = r.Topic
 		m.Key = sarama.ByteEncoder(r.Key)
 		m.Value = sarama.ByteEncoder(r.Value)
-		m.Metadata = &index[i]
+		m.Metadata = &refs[i]
 		m.Headers = hc.convert(r.Headers)
 		msgs = append(msgs, m)
 	}
@@ -299,21 +300,20 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 	if len(msgs) == 0 {
 		return outcomes
 	}
-	err = sp.SendMessages(msgs)
-	if err == nil {
+	batch.left = len(msgs)
+	if !sp.sendAll(msgs, batch) {
+		// Closed by another send's reset (or shutdown) before this one
+		// fed anything: nothing was sent, all of it is retried.
+		for i := range outcomes {
+			if !delivered[i] {
+				outcomes[i] = errors.New("dashstream: Kafka producer was reset; retrying")
+			}
+		}
 		return outcomes
 	}
-	var perrs sarama.ProducerErrors
-	if !errors.As(err, &perrs) {
-		p.reset()
-		return fail(err)
-	}
 	retryable := false
-	for _, pe := range perrs {
-		if i, ok := pe.Msg.Metadata.(*int); ok && *i >= 0 && *i < len(outcomes) {
-			outcomes[*i] = pe.Err
-		}
-		if !isPermanent(pe.Err, p.conf.Metadata.AllowAutoTopicCreation) {
+	for _, err := range outcomes {
+		if err != nil && !isPermanent(err, p.conf.Metadata.AllowAutoTopicCreation) {
 			retryable = true
 		}
 	}
@@ -321,6 +321,110 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 		p.reset()
 	}
 	return outcomes
+}
+
+// orderedProducer is sarama's async producer fed one batch of messages at
+// a time, in order, by each send; one goroutine hands every message's
+// outcome back to its batch through the message's Metadata. It does what
+// sarama's SyncProducer does without a channel and two goroutine hand-offs
+// per message, which at four records per span cost more than the routing.
+type orderedProducer struct {
+	ap     sarama.AsyncProducer
+	routed chan struct{} // closed once both result channels are drained
+
+	// feeding is held (shared) while a send hands its messages over, so a
+	// Close from another send's reset never closes sarama's input under it.
+	feeding sync.RWMutex
+	closed  bool
+}
+
+// sendBatch is one send's messages in flight. left is touched only by the
+// routing goroutine; outcomes are read once done is closed.
+type sendBatch struct {
+	outcomes []error
+	left     int
+	done     chan struct{}
+}
+
+// messageRef is a message's Metadata: which outcome of which batch it is.
+type messageRef struct {
+	batch *sendBatch
+	index int
+}
+
+func newOrderedProducer(client sarama.Client) (*orderedProducer, error) {
+	ap, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	p := &orderedProducer{ap: ap, routed: make(chan struct{})}
+	go p.route()
+	return p, nil
+}
+
+// route settles each message's outcome until the producer is closed.
+func (p *orderedProducer) route() {
+	defer close(p.routed)
+	successes, errs := p.ap.Successes(), p.ap.Errors()
+	for successes != nil || errs != nil {
+		select {
+		case m, ok := <-successes:
+			if !ok {
+				successes = nil
+				continue
+			}
+			settleMessage(m, nil)
+		case pe, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			settleMessage(pe.Msg, pe.Err)
+		}
+	}
+}
+
+func settleMessage(m *sarama.ProducerMessage, err error) {
+	ref, ok := m.Metadata.(*messageRef)
+	if !ok || ref.batch == nil {
+		return
+	}
+	b := ref.batch
+	b.outcomes[ref.index] = err
+	b.left--
+	if b.left == 0 {
+		close(b.done)
+	}
+}
+
+// sendAll feeds msgs, whose Metadata are messageRefs of b, and returns once
+// every one of them has its outcome in b. b.left must be len(msgs) > 0.
+// false when the producer was closed before anything was fed.
+func (p *orderedProducer) sendAll(msgs []*sarama.ProducerMessage, b *sendBatch) bool {
+	p.feeding.RLock()
+	if p.closed {
+		p.feeding.RUnlock()
+		return false
+	}
+	for _, m := range msgs {
+		p.ap.Input() <- m
+	}
+	p.feeding.RUnlock()
+	<-b.done
+	return true
+}
+
+// Close flushes what is in flight (each outcome still reaches its batch)
+// and stops the producer. It is idempotent.
+func (p *orderedProducer) Close() error {
+	p.feeding.Lock()
+	if !p.closed {
+		p.closed = true
+		p.ap.AsyncClose()
+	}
+	p.feeding.Unlock()
+	<-p.routed
+	return nil
 }
 
 // headerConverter turns record headers into sarama's, reusing the last

@@ -1,12 +1,16 @@
 package dashstreamexporter
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/dashstream/dashstreamexporter/dashstream/translate"
@@ -97,4 +101,120 @@ func TestHeaderConverter(t *testing.T) {
 	assert.Same(t, &a1[0], &a2[0], "consecutive records of a span share one conversion")
 	assert.NotSame(t, &a1[0], &b1[0])
 	assert.Same(t, &a1[0].Key[0], &b1[0].Key[0], "a key's bytes are converted once")
+}
+
+// TestProducerConcurrentSends: sends from several goroutines share one
+// producer (num_consumers > 1); each gets exactly its own records'
+// outcomes, and every record reaches Kafka once, each key's in order.
+func TestProducerConcurrentSends(t *testing.T) {
+	cluster := newCluster(t)
+	p := testProducer(t, cluster.ListenAddrs(), func(c *Config) { c.Producer.AllowAutoTopicCreation = false })
+	const senders, batches, perBatch = 4, 5, 40
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			key := fmt.Sprintf("g%d", g)
+			for b := range batches {
+				recs := make([]*translate.Record, perBatch)
+				for i := range recs {
+					recs[i] = &translate.Record{Topic: testTopic, Key: []byte(key), ThreadID: key,
+						Value: fmt.Appendf(nil, "%s-%03d", key, b*perBatch+i)}
+				}
+				bad := -1
+				if g == 0 && b == 2 {
+					bad = 7
+					recs[bad].Topic = "no-such-topic"
+				}
+				outcomes := p.send(recs)
+				for i, err := range outcomes {
+					if i == bad {
+						assert.ErrorIs(t, err, sarama.ErrUnknownTopicOrPartition, "sender %d batch %d record %d", g, b, i)
+					} else {
+						assert.NoError(t, err, "sender %d batch %d record %d", g, b, i)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	want := senders*batches*perBatch - 1
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(testTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	got := map[string][]string{}
+	n := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for n < want && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			got[string(r.Key)] = append(got[string(r.Key)], string(r.Value))
+			n++
+		})
+		cancel()
+	}
+	require.Equal(t, want, n, "records in Kafka")
+	for g := range senders {
+		key := fmt.Sprintf("g%d", g)
+		var expect []string
+		for i := range batches * perBatch {
+			if g == 0 && i == 2*perBatch+7 {
+				continue
+			}
+			expect = append(expect, fmt.Sprintf("%s-%03d", key, i))
+		}
+		assert.Equal(t, expect, got[key], "key %s: each record once, in order", key)
+	}
+}
+
+// TestProducerResetDuringSends: one send's reset (after a retryable
+// failure) closes the producer while others feed and wait on it; none of
+// them panics or hangs, and each record gets an outcome.
+func TestProducerResetDuringSends(t *testing.T) {
+	cluster := newCluster(t)
+	p := testProducer(t, cluster.ListenAddrs(), nil)
+	stop := make(chan struct{})
+	var resets sync.WaitGroup
+	resets.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				p.reset()
+				runtimeYield()
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	ok, failed := 0, 0
+	var mu sync.Mutex
+	for g := range 4 {
+		wg.Go(func() {
+			for b := range 20 {
+				recs := testRecords(30, 64, fmt.Sprintf("g%d-%d", g, b), 1)
+				for _, r := range recs {
+					r.Topic = testTopic
+				}
+				outcomes := p.send(recs)
+				require.Len(t, outcomes, len(recs))
+				mu.Lock()
+				for _, err := range outcomes {
+					if err == nil {
+						ok++
+					} else {
+						failed++
+						assert.False(t, isPermanent(err, true), "a reset is retried: %v", err)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	resets.Wait()
+	assert.Equal(t, 4*20*30, ok+failed)
+	assert.Positive(t, ok, "some sends went through between resets")
 }
