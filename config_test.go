@@ -42,7 +42,7 @@ func TestLoadConfig(t *testing.T) {
 	defaultQueue := exporterhelper.NewDefaultQueueConfig()
 	defaultQueue.NumConsumers = 1
 	defaultBatch := exporterhelper.NewDefaultBatchConfig()
-	defaultBatch.FlushTimeout = 10 * time.Millisecond
+	defaultBatch.FlushTimeout = 5 * time.Millisecond
 	defaultBatch.MinSize = 2000
 	defaultBatch.MaxSize = 10000
 	defaultQueue.Batch = configoptional.Some(defaultBatch)

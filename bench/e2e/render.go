@@ -76,7 +76,7 @@ func renderSection(r *results) string {
 		p("SDK batch processor would export them; every run is a new thread, so each starts with one full state.\n")
 		p("*Plain* traffic has the same layout with HTTP/database attributes and no graph keys: our exporter\n")
 		p("classifies and drops it, the reference writes it. Both collectors keep their exporter defaults (ours:\n")
-		p("one queue consumer for per-thread order, batches of 2,000–10,000 records or 10 ms, acks=all,\n")
+		p("one queue consumer for per-thread order, batches of 2,000–10,000 records or 5 ms, acks=all,\n")
 		p("idempotent, sarama; reference: 10 consumers, no batching, acks=1, franz-go) except\n")
 		p("`sending_queue.block_on_overflow: true`, so a saturated\n")
 		p("exporter slows the sender down instead of dropping spans.\n\n")
