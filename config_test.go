@@ -102,7 +102,7 @@ func TestLoadConfig(t *testing.T) {
 				Redaction:          RedactionConfig{Enabled: true, Keys: tdef.Redaction.Keys, Patterns: tdef.Redaction.Patterns},
 				Session:            SessionConfig{MaxThreads: tdef.MaxThreads, IdleTimeout: tdef.IdleTimeout, StateMemoryBytes: 512 << 20},
 				AttributeMaxBytes:  64 << 10,
-				FrameCompression:   FrameCompressionConfig{Enabled: true, Threshold: 512, Level: "default", Window: 1 << 20},
+				FrameCompression:   FrameCompressionConfig{Enabled: true, Threshold: 512, Level: "fastest", Window: 1 << 20},
 			},
 		},
 		{

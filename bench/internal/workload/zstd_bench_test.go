@@ -3,12 +3,17 @@ package workload_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dashstream/dashstreamexporter/bench/internal/workload"
 	"github.com/dashstream/dashstreamexporter/dashstream"
@@ -74,6 +79,67 @@ func saturationCorpus(tb testing.TB) zstdCorpus {
 	return c
 }
 
+// fixtureCorpus is the protobuf of every message above the compression
+// threshold that the translation of the captured and hand-written span
+// fixtures (dashstream/translate/testdata/spans) gives: small states,
+// GRAPH_START events with their schema, errors with stack traces.
+func fixtureCorpus(tb testing.TB) zstdCorpus {
+	tb.Helper()
+	files, err := filepath.Glob("../../../dashstream/translate/testdata/spans/*.json")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no span fixtures: %v", err)
+	}
+	cfg := translate.DefaultConfig()
+	cfg.Compression = false
+	cfg.TenantID = "acme" // as the goldens have it
+	dec, err := dashstream.NewDecoder(dashstream.DecoderOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := zstdCorpus{name: "fixtures"}
+	for _, f := range files {
+		if strings.HasSuffix(f, ".expected.json") {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(raw)
+		if err != nil {
+			tb.Fatalf("%s: %v", f, err)
+		}
+		tr, err := translate.New(cfg, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		res, err := tr.Translate(context.Background(), td)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, r := range res.Records {
+			if len(r.Value)-1 <= dashstream.DefaultCompressionThreshold {
+				continue
+			}
+			// What the encoder compresses: the message marshaled with
+			// Header.compression = ZSTD.
+			msg, err := dec.Decode(r.Value)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			dashstream.HeaderOf(msg).Compression = pb.CompressionType_COMPRESSION_ZSTD
+			pbytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			c.frames = append(c.frames, pbytes)
+			c.threads = append(c.threads, r.ThreadID)
+		}
+		res.Release()
+	}
+	return c
+}
+
 // chatCorpus is the protobuf of a Checkpoint and of a full-state StateDiff
 // of a chat state of the given length, for several conversations.
 func chatCorpus(tb testing.TB, messages, conversations int) zstdCorpus {
@@ -127,6 +193,10 @@ func corpusBytes(c zstdCorpus) int {
 type zstdVariant struct {
 	level  zstd.EncoderLevel
 	window int // 0: the library's default for the level (8 MiB, 4 MiB for fastest)
+	// lits: Huffman-code the literals of blocks without matches
+	// (WithAllLitEntropyCompression), which the library does from the
+	// better level up only.
+	lits bool
 }
 
 func (v zstdVariant) String() string {
@@ -134,7 +204,11 @@ func (v zstdVariant) String() string {
 	if v.window > 0 {
 		w = fmt.Sprintf("%dKiB", v.window>>10)
 	}
-	return fmt.Sprintf("level=%s/window=%s", v.level, w)
+	l := v.level.String()
+	if v.lits && v.level <= zstd.SpeedDefault {
+		l += "+lits"
+	}
+	return fmt.Sprintf("level=%s/window=%s", l, w)
 }
 
 // encoder builds v the way dashstream.NewEncoder builds its encoder.
@@ -143,6 +217,9 @@ func (v zstdVariant) encoder(tb testing.TB) *zstd.Encoder {
 		zstd.WithSingleSegment(true), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1)}
 	if v.window > 0 {
 		opts = append(opts, zstd.WithWindowSize(v.window))
+	}
+	if v.lits {
+		opts = append(opts, zstd.WithAllLitEntropyCompression(true))
 	}
 	e, err := zstd.NewWriter(nil, opts...)
 	if err != nil {
@@ -165,11 +242,14 @@ func (v zstdVariant) encoder(tb testing.TB) *zstd.Encoder {
 // Compare variants measured in one run of the binary; run it several times
 // to alternate them (docs/BENCHMARKS.md, "Frame compression").
 func BenchmarkZstdFrames(b *testing.B) {
-	corpora := []zstdCorpus{saturationCorpus(b), chatCorpus(b, 50, 4), chatCorpus(b, 100, 2), chatCorpus(b, 200, 2)}
+	corpora := []zstdCorpus{saturationCorpus(b), fixtureCorpus(b), chatCorpus(b, 50, 4), chatCorpus(b, 100, 2), chatCorpus(b, 200, 2)}
 	var variants []zstdVariant
 	for _, l := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBestCompression} {
 		for _, w := range []int{32 << 10, 256 << 10, 1 << 20, 0} {
 			variants = append(variants, zstdVariant{level: l, window: w})
+		}
+		if l <= zstd.SpeedDefault {
+			variants = append(variants, zstdVariant{level: l, window: 1 << 20, lits: true})
 		}
 	}
 	dec, err := dashstream.NewDecoder(dashstream.DecoderOptions{})
@@ -196,8 +276,8 @@ func BenchmarkZstdFrames(b *testing.B) {
 	}
 	// Caches cold at every frame, on the saturation frames (windows do
 	// not matter below 32 KiB).
-	for _, l := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression} {
-		v := zstdVariant{level: l, window: 1 << 20}
+	for _, v := range []zstdVariant{{level: zstd.SpeedFastest, window: 1 << 20}, {level: zstd.SpeedFastest, window: 1 << 20, lits: true},
+		{level: zstd.SpeedDefault, window: 1 << 20}, {level: zstd.SpeedBetterCompression, window: 1 << 20}} {
 		b.Run(fmt.Sprintf("cold/corpus=%s/%s", corpora[0].name, v), func(b *testing.B) {
 			enc := v.encoder(b)
 			defer enc.Close()
