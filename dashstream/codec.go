@@ -155,10 +155,11 @@ func (v Value) MaxSize() int {
 }
 
 // EncodeLater is Encode for a caller that encodes many messages and
-// compresses them afterwards, one after another: zstd's match tables (over
-// a MiB at the default level) stay in the CPU's cache between frames
-// instead of being evicted by the work done between messages, which makes
-// a frame several times cheaper. A message that is not to be compressed
+// compresses them afterwards, one after another: zstd's match tables
+// (256 KiB at the fastest level, 1.25 MiB at the default one) stay in the
+// CPU's cache between frames instead of being evicted by the work done
+// between messages, which makes a frame cheaper (at the default level
+// several times). A message that is not to be compressed
 // comes back framed. msg's header is left as marshaled: ZSTD for a pending
 // value, even if Finish later sends it plain.
 func (e *Encoder) EncodeLater(msg *dashstreampb.DashStreamMessage) (Value, error) {
