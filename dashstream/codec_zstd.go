@@ -29,13 +29,12 @@ const (
 )
 
 // DefaultZstdLevel is the level used when none is configured. Measured on
-// the benchmark's states and on long chat states (docs/BENCHMARKS.md), the
-// fastest level writes frames 2–9 % larger than the default level at about
-// half the CPU per frame: its one 256 KiB table stays in a core's cache
-// where the default level's extra 1 MiB long-match table does not, and on
-// DashStream messages (JSON text of at most 1 MiB, mostly new material
-// after a few hundred bytes) long matches find little the short table
-// misses.
+// the benchmark's states, the span fixtures' messages and long chat states
+// (docs/BENCHMARKS.md, "Frame compression"), the fastest level writes
+// frames 2–6 % larger than the default level at 0.5–0.75× its CPU per
+// frame (0.47× with cold caches): its one 256 KiB table stays in a core's
+// cache where the default level's extra 1 MiB long-match table does not.
+// better and best cost 1.7–10× the default level's CPU for at most 5 %.
 const DefaultZstdLevel = ZstdFastest
 
 // DefaultZstdWindow is the match window used when none is configured: the
