@@ -159,9 +159,9 @@ func (v Value) MaxSize() int {
 // (256 KiB at the fastest level, 1.25 MiB at the default one) stay in the
 // CPU's cache between frames instead of being evicted by the work done
 // between messages, which makes a frame cheaper (at the default level
-// several times). A message that is not to be compressed
-// comes back framed. msg's header is left as marshaled: ZSTD for a pending
-// value, even if Finish later sends it plain.
+// several times). A message that is not to be compressed comes back
+// framed. msg's header is left as marshaled: ZSTD for a pending value,
+// even if Finish later sends it plain.
 func (e *Encoder) EncodeLater(msg *dashstreampb.DashStreamMessage) (Value, error) {
 	h := HeaderOf(msg)
 	if h == nil {

@@ -5,7 +5,8 @@
 // decoded message to the page with postMessage. Structured cloning keeps
 // only own properties: protobufjs' proto3 defaults live on the prototype, so
 // a field left off the wire arrives as undefined. This script reproduces that
-// path without the UI's code (frame marker, zstd with fzstd, protobufjs,
+// path without the UI's code (frame marker, zstd with fzstd after the UI's
+// check that the frame declares its content size, protobufjs,
 // structuredClone) and asserts, for every record:
 //
 //  1. every field the producer's own decoder (Go, protojson) sees arrives in
@@ -309,7 +310,7 @@ function zstdContentSize(f) {
   const dictBytes = [0, 1, 2, 4][fhd & 3];
   const fcsBytes = fcsFlag === 0 ? single : 1 << fcsFlag;
   if (fcsBytes === 0) return null;
-  let at = 5 + (single ? 0 : 1) + dictBytes;
+  const at = 5 + (single ? 0 : 1) + dictBytes;
   if (f.length < at + fcsBytes) return null;
   let size = 0;
   for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + f[at + i];
