@@ -450,3 +450,41 @@ func translateSaturation(b *testing.B, cfg translate.Config) {
 	b.ReportMetric(float64(bytes)/float64(spans), "value-B/span")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkZstdDecode is what a consumer pays per frame of each level:
+// klauspost's decoder (ours, `dashstream tail`) on the frames
+// BenchmarkZstdFrames writes with the window of 1 MiB.
+func BenchmarkZstdDecode(b *testing.B) {
+	corpora := []zstdCorpus{saturationCorpus(b), fixtureCorpus(b), chatCorpus(b, 50, 4), chatCorpus(b, 200, 2)}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dec.Close()
+	for _, c := range corpora {
+		for _, v := range []zstdVariant{{level: zstd.SpeedFastest, window: 1 << 20, lits: true}, {level: zstd.SpeedDefault, window: 1 << 20, lits: true}} {
+			enc := v.encoder(b)
+			frames := make([][]byte, len(c.frames))
+			for i, f := range c.frames {
+				frames[i] = enc.EncodeAll(f, nil)
+			}
+			enc.Close()
+			b.Run(fmt.Sprintf("corpus=%s/%s", c.name, v), func(b *testing.B) {
+				out := make([]byte, 0, 1<<21)
+				b.ReportAllocs()
+				b.ResetTimer()
+				c0 := cpuTime()
+				for range b.N {
+					for _, f := range frames {
+						if out, err = dec.DecodeAll(f, out[:0]); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				cpu := cpuTime() - c0
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(frames)), "cpu-ns/frame")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
