@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/dashstream/dashstreamexporter/dashstream"
 	"github.com/dashstream/dashstreamexporter/dashstream/translate"
 )
 
@@ -135,6 +136,12 @@ type FrameCompressionConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// Threshold: only messages whose protobuf is larger are compressed.
 	Threshold int `mapstructure:"threshold"`
+	// Level is the zstd level: fastest (the default, measured best CPU per
+	// byte saved in docs/BENCHMARKS.md), default, better or best.
+	Level string `mapstructure:"level"`
+	// Window bounds how far back a zstd match reaches, in bytes: a power
+	// of two from 1024 to 1048576 (the default, the largest message).
+	Window int `mapstructure:"window"`
 
 	_ struct{}
 }
@@ -193,7 +200,8 @@ func createDefaultConfig() component.Config {
 		},
 		Session:           SessionConfig{MaxThreads: tc.MaxThreads, IdleTimeout: tc.IdleTimeout, StateMemoryBytes: tc.StateMemoryBytes},
 		AttributeMaxBytes: tc.AttributeMaxBytes,
-		FrameCompression:  FrameCompressionConfig{Enabled: tc.Compression, Threshold: tc.CompressionThreshold},
+		FrameCompression: FrameCompressionConfig{Enabled: tc.Compression, Threshold: tc.CompressionThreshold,
+			Level: string(tc.CompressionLevel), Window: tc.CompressionWindow},
 	}
 }
 
@@ -267,6 +275,12 @@ func (c *Config) Validate() error {
 	if c.FrameCompression.Threshold < 0 {
 		add(fmt.Errorf("frame_compression.threshold: %d is negative", c.FrameCompression.Threshold))
 	}
+	if _, err := dashstream.ParseZstdLevel(c.FrameCompression.Level); err != nil {
+		add(fmt.Errorf("frame_compression.level: %w", err))
+	}
+	if err := dashstream.ValidateZstdWindow(c.FrameCompression.Window); err != nil {
+		add(fmt.Errorf("frame_compression.window: %w", err))
+	}
 	if c.State.MaxBytes < 0 {
 		add(fmt.Errorf("state.max_bytes: %d is negative", c.State.MaxBytes))
 	}
@@ -286,6 +300,12 @@ func (c *Config) Validate() error {
 	tc := c.translateConfig(nil)
 	if tc.CompressionThreshold < 0 {
 		tc.CompressionThreshold = 0
+	}
+	if tc.CompressionLevel.Validate() != nil {
+		tc.CompressionLevel = ""
+	}
+	if dashstream.ValidateZstdWindow(tc.CompressionWindow) != nil {
+		tc.CompressionWindow = 0
 	}
 	tc.StaticHeaders = nil
 	if err := tc.Validate(); err != nil {
@@ -363,6 +383,8 @@ func (c *Config) translateConfig(resolveTopic topicResolver) translate.Config {
 		StateMemoryBytes:     c.Session.StateMemoryBytes,
 		Compression:          c.FrameCompression.Enabled,
 		CompressionThreshold: c.FrameCompression.Threshold,
+		CompressionLevel:     frameCompressionLevel(c.FrameCompression.Level),
+		CompressionWindow:    c.FrameCompression.Window,
 		MaxRecordBytes:       max(c.Producer.MaxMessageBytes-recordReserve(c.Headers), minMaxMessageBytes),
 		Topic:                c.Topic,
 		ResolveTopic:         resolveTopic,
@@ -374,4 +396,14 @@ func (c *Config) translateConfig(resolveTopic topicResolver) translate.Config {
 		}
 	}
 	return tc
+}
+
+// frameCompressionLevel is frame_compression.level as the translation
+// spells it (any case accepted); an unknown name is passed on as written,
+// for the translation's validation to name.
+func frameCompressionLevel(name string) dashstream.ZstdLevel {
+	if l, err := dashstream.ParseZstdLevel(name); err == nil {
+		return l
+	}
+	return dashstream.ZstdLevel(name)
 }

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
+	"github.com/dashstream/dashstreamexporter/dashstream"
 	"github.com/dashstream/dashstreamexporter/dashstream/translate"
 	"github.com/dashstream/dashstreamexporter/internal/metadata"
 )
@@ -101,7 +102,7 @@ func TestLoadConfig(t *testing.T) {
 				Redaction:          RedactionConfig{Enabled: true, Keys: tdef.Redaction.Keys, Patterns: tdef.Redaction.Patterns},
 				Session:            SessionConfig{MaxThreads: tdef.MaxThreads, IdleTimeout: tdef.IdleTimeout, StateMemoryBytes: 512 << 20},
 				AttributeMaxBytes:  64 << 10,
-				FrameCompression:   FrameCompressionConfig{Enabled: true, Threshold: 512},
+				FrameCompression:   FrameCompressionConfig{Enabled: true, Threshold: 512, Level: "fastest", Window: 1 << 20},
 			},
 		},
 		{
@@ -149,7 +150,7 @@ func TestLoadConfig(t *testing.T) {
 				c.Redaction = RedactionConfig{Enabled: true, Keys: []string{"api_key", "cookie"}, Patterns: []string{`ghp_[A-Za-z0-9]{36}`}}
 				c.Session = SessionConfig{MaxThreads: 500, IdleTimeout: 10 * time.Minute, StateMemoryBytes: 64 << 20}
 				c.AttributeMaxBytes = 4096
-				c.FrameCompression = FrameCompressionConfig{Enabled: false, Threshold: 1024}
+				c.FrameCompression = FrameCompressionConfig{Enabled: false, Threshold: 1024, Level: "Better", Window: 65536}
 				return c
 			}(),
 		},
@@ -197,6 +198,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"negative_sizes", []string{"state.max_bytes", "attribute_max_bytes", "session.max_threads", "session.state_memory_bytes", "frame_compression.threshold"}},
 		{"bad_conventions", []string{"conventions", "zipkin"}},
 		{"bad_regex", []string{"redaction.patterns[0]"}},
+		{"bad_frame_compression_level", []string{"frame_compression.level", `"level9"`, "fastest, default, better, best"}},
+		{"bad_frame_compression_window", []string{"frame_compression.window", "3000", "power of two"}},
+		{"big_frame_compression_window", []string{"frame_compression.window", "8388608", "outside 1024..1048576"}},
 		{"bad_topic", []string{"topic", "has space"}},
 		{"reserved_header", []string{"headers", "traceparent"}},
 		{"bad_acks", []string{"required_acks"}},
@@ -231,6 +235,8 @@ func TestTranslateConfigMapping(t *testing.T) {
 	assert.Equal(t, int64(64<<20), tc.StateMemoryBytes)
 	assert.False(t, tc.Compression)
 	assert.Equal(t, 1024, tc.CompressionThreshold)
+	assert.Equal(t, dashstream.ZstdBetter, tc.CompressionLevel, "level names are accepted in any case")
+	assert.Equal(t, 65536, tc.CompressionWindow)
 	assert.Equal(t, "agents", tc.Topic)
 	assert.Equal(t, map[string]string{"source": "otelcol"}, tc.StaticHeaders)
 	// The translation's record limit leaves room for key, headers and overhead.

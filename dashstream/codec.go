@@ -50,11 +50,33 @@ type EncoderOptions struct {
 	// CompressionThreshold: only protobufs strictly larger than this many
 	// bytes are compressed. 0 means DefaultCompressionThreshold.
 	CompressionThreshold int
+	// Level is the zstd encoder level; "" means DefaultZstdLevel.
+	Level ZstdLevel
+	// Window bounds how far back (in bytes) a zstd match may reach: 0 means
+	// DefaultZstdWindow, else a power of two from MinZstdWindow to
+	// MaxZstdWindow. Windows below the message size cost compression.
+	Window int
 }
 
-// DefaultEncoderOptions returns compression on with a 512-byte threshold.
+// DefaultEncoderOptions returns compression on with a 512-byte threshold,
+// DefaultZstdLevel and DefaultZstdWindow.
 func DefaultEncoderOptions() EncoderOptions {
-	return EncoderOptions{Compression: true, CompressionThreshold: DefaultCompressionThreshold}
+	return EncoderOptions{Compression: true, CompressionThreshold: DefaultCompressionThreshold,
+		Level: DefaultZstdLevel, Window: DefaultZstdWindow}
+}
+
+// Validate reports the first invalid option.
+func (o EncoderOptions) Validate() error {
+	if o.CompressionThreshold < 0 {
+		return fmt.Errorf("dashstream: compression threshold %d is negative", o.CompressionThreshold)
+	}
+	if err := o.Level.Validate(); err != nil {
+		return fmt.Errorf("dashstream: %w", err)
+	}
+	if err := ValidateZstdWindow(o.Window); err != nil {
+		return fmt.Errorf("dashstream: %w", err)
+	}
+	return nil
 }
 
 // Encoder turns messages into framed record values. It is safe for
@@ -68,10 +90,11 @@ type Encoder struct {
 	sized proto.MarshalOptions
 }
 
-// NewEncoder validates the options and prepares the shared zstd encoder.
+// NewEncoder validates the options and prepares the shared zstd encoder
+// (newZstdEncoder says why one).
 func NewEncoder(o EncoderOptions) (*Encoder, error) {
-	if o.CompressionThreshold < 0 {
-		return nil, fmt.Errorf("dashstream: compression threshold %d is negative", o.CompressionThreshold)
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	if o.CompressionThreshold == 0 {
 		o.CompressionThreshold = DefaultCompressionThreshold
@@ -83,21 +106,7 @@ func NewEncoder(o EncoderOptions) (*Encoder, error) {
 		sized:     proto.MarshalOptions{Deterministic: true, UseCachedSize: true},
 	}
 	if o.Compression {
-		// Single-segment frames always carry the content size, which the
-		// DashFlow UI requires; EncodeAll is safe to call concurrently.
-		// One encoder state, not one per CPU: at the default level each
-		// holds 1.25 MiB of match tables, and frames are cheap only while
-		// those stay in cache — two alternating ones do not fit a core's
-		// L2 (BenchmarkTranslateSaturation: a 7 KiB checkpoint frame
-		// 184 µs with two, 108 µs with one, 59 µs when frames come back
-		// to back). Callers wait for each other only while compressing.
-		zenc, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
-			zstd.WithZeroFrames(true),
-			zstd.WithSingleSegment(true),
-			zstd.WithEncoderCRC(true),
-			zstd.WithEncoderConcurrency(1),
-		)
+		zenc, err := newZstdEncoder(o.Level, o.Window)
 		if err != nil {
 			return nil, fmt.Errorf("dashstream: creating zstd encoder: %w", err)
 		}
@@ -146,12 +155,13 @@ func (v Value) MaxSize() int {
 }
 
 // EncodeLater is Encode for a caller that encodes many messages and
-// compresses them afterwards, one after another: zstd's match tables (over
-// a MiB at the default level) stay in the CPU's cache between frames
-// instead of being evicted by the work done between messages, which makes
-// a frame several times cheaper. A message that is not to be compressed
-// comes back framed. msg's header is left as marshaled: ZSTD for a pending
-// value, even if Finish later sends it plain.
+// compresses them afterwards, one after another: zstd's match tables
+// (256 KiB at the fastest level, 1.25 MiB at the default one) stay in the
+// CPU's cache between frames instead of being evicted by the work done
+// between messages, which makes a frame cheaper (at the default level
+// several times). A message that is not to be compressed comes back
+// framed. msg's header is left as marshaled: ZSTD for a pending value,
+// even if Finish later sends it plain.
 func (e *Encoder) EncodeLater(msg *dashstreampb.DashStreamMessage) (Value, error) {
 	h := HeaderOf(msg)
 	if h == nil {

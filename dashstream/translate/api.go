@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/dashstream/dashstreamexporter/dashstream"
 	"github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
 )
 
@@ -49,9 +50,13 @@ type Config struct {
 	// (estimated); beyond it the least recently used sessions not in use are
 	// evicted (their threads resume with a full state). 0 = no bound.
 	StateMemoryBytes int64
-	// Compression of record frames: on/off and the size threshold in bytes.
+	// Compression of record frames: on/off, the size threshold in bytes,
+	// the zstd level ("" = dashstream.DefaultZstdLevel) and match window in
+	// bytes (0 = dashstream.DefaultZstdWindow).
 	Compression          bool
 	CompressionThreshold int
+	CompressionLevel     dashstream.ZstdLevel
+	CompressionWindow    int
 	// MaxRecordBytes is the largest framed record Kafka accepts
 	// (producer.max_message_bytes); larger records are dropped and counted,
 	// and the thread resyncs with a full state.

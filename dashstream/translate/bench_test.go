@@ -120,7 +120,11 @@ func benchMessages(size int) (string, int) {
 // step by step: ns, CPU-ns and allocations per span. Spans are built
 // outside the timer, perCall per Translate call.
 func benchStates(b *testing.B, perCall int, next func(step int) string) {
-	cfg := DefaultConfig()
+	benchStatesWith(b, DefaultConfig(), perCall, next)
+}
+
+// benchStatesWith is benchStates with a translator built from cfg.
+func benchStatesWith(b *testing.B, cfg Config, perCall int, next func(step int) string) {
 	cfg.StateMaxBytes = 4 << 20 // room for the 1 MiB states
 	cfg.MaxRecordBytes = 8 << 20
 	tr := newTestTranslator(b, cfg)
@@ -147,7 +151,7 @@ func benchStates(b *testing.B, perCall int, next func(step int) string) {
 	}
 	res.Release()
 	var cpu int64
-	var patches int64
+	var patches, valueBytes int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
@@ -162,6 +166,9 @@ func benchStates(b *testing.B, perCall int, next func(step int) string) {
 			b.Fatal(err)
 		}
 		patches += res.Stats.StateDiffsPatch
+		for _, r := range res.Records {
+			valueBytes += int64(len(r.Value))
+		}
 		res.Release()
 		n += perCall
 	}
@@ -171,6 +178,7 @@ func benchStates(b *testing.B, perCall int, next func(step int) string) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/span")
 	b.ReportMetric(float64(cpu)/float64(n), "cpu-ns/span")
+	b.ReportMetric(float64(valueBytes)/float64(n), "value-B/span")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -65,6 +65,8 @@ func DefaultConfig() Config {
 		StateMemoryBytes:     DefaultStateMemoryBytes,
 		Compression:          true,
 		CompressionThreshold: dashstream.DefaultCompressionThreshold,
+		CompressionLevel:     dashstream.DefaultZstdLevel,
+		CompressionWindow:    dashstream.DefaultZstdWindow,
 		MaxRecordBytes:       DefaultMaxRecordBytes,
 		Topic:                DefaultTopic,
 	}
@@ -111,6 +113,12 @@ func (c Config) Validate() error {
 	}
 	if c.CompressionThreshold < 0 {
 		errs = append(errs, fmt.Errorf("compression_threshold: %d is negative", c.CompressionThreshold))
+	}
+	if err := c.CompressionLevel.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("compression_level: %w", err))
+	}
+	if err := dashstream.ValidateZstdWindow(c.CompressionWindow); err != nil {
+		errs = append(errs, fmt.Errorf("compression_window: %w", err))
 	}
 	if c.MaxRecordBytes < minRecordBytes {
 		errs = append(errs, fmt.Errorf("max_record_bytes: %d is too small for a minimal record (at least %d)", c.MaxRecordBytes, minRecordBytes))

@@ -161,6 +161,9 @@ func TestConfigValidate(t *testing.T) {
 		{"record too small", func(c *Config) { c.MaxRecordBytes = 100 }, "max_record_bytes"},
 		{"bad regex", func(c *Config) { c.Redaction.Patterns = []string{"("} }, "redaction.patterns[0]"},
 		{"empty topic", func(c *Config) { c.Topic = "" }, "topic"},
+		{"unknown zstd level", func(c *Config) { c.CompressionLevel = "ultra" }, `compression_level: unknown zstd level "ultra"`},
+		{"zstd window not a power of two", func(c *Config) { c.CompressionWindow = 100_000 }, "compression_window: zstd window 100000 is not a power of two"},
+		{"zstd window too large", func(c *Config) { c.CompressionWindow = 8 << 20 }, "compression_window: zstd window 8388608 is outside"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -178,6 +181,7 @@ func TestConfigValidate(t *testing.T) {
 	d := DefaultConfig()
 	if d.CheckpointInterval != 20 || d.StateMaxBytes != 1<<20 || d.AttributeMaxBytes != 64<<10 || d.MaxThreads != 10000 ||
 		d.MaxRecordBytes != 1_000_000 || d.Topic != "dashstream-events" || !d.Compression || d.CompressionThreshold != 512 ||
+		d.CompressionLevel != dashstream.ZstdFastest || d.CompressionWindow != 1<<20 ||
 		strings.Join(d.Conventions, ",") != "dashstream,openinference,openllmetry,gen_ai,dashflow" {
 		t.Fatalf("DefaultConfig = %+v", d)
 	}

@@ -79,6 +79,8 @@ func newTranslator(cfg Config, logger *zap.Logger, now func() time.Time) (*Trans
 	enc, err := dashstream.NewEncoder(dashstream.EncoderOptions{
 		Compression:          cfg.Compression,
 		CompressionThreshold: cfg.CompressionThreshold,
+		Level:                cfg.CompressionLevel,
+		Window:               cfg.CompressionWindow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("translate: encoder: %w", err)

@@ -5,7 +5,8 @@
 // decoded message to the page with postMessage. Structured cloning keeps
 // only own properties: protobufjs' proto3 defaults live on the prototype, so
 // a field left off the wire arrives as undefined. This script reproduces that
-// path without the UI's code (frame marker, zstd with fzstd, protobufjs,
+// path without the UI's code (frame marker, zstd with fzstd after the UI's
+// check that the frame declares its content size, protobufjs,
 // structuredClone) and asserts, for every record:
 //
 //  1. every field the producer's own decoder (Go, protojson) sees arrives in
@@ -299,7 +300,26 @@ function replay(msg, where) {
   }
 }
 
+// zstdContentSize reads a zstd frame header's declared content size, or
+// null when the frame does not declare one (or is not a zstd frame).
+function zstdContentSize(f) {
+  if (f.length < 6 || f[0] !== 0x28 || f[1] !== 0xb5 || f[2] !== 0x2f || f[3] !== 0xfd) return null;
+  const fhd = f[4];
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  const dictBytes = [0, 1, 2, 4][fhd & 3];
+  const fcsBytes = fcsFlag === 0 ? single : 1 << fcsFlag;
+  if (fcsBytes === 0) return null;
+  const at = 5 + (single ? 0 : 1) + dictBytes;
+  if (f.length < at + fcsBytes) return null;
+  let size = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + f[at + i];
+  return fcsBytes === 2 ? size + 256 : size;
+}
+
 // --- main -------------------------------------------------------------------
+
+let zstdFrames = 0;
 
 for (const file of files) {
   const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
@@ -310,8 +330,26 @@ for (const file of files) {
     const bytes = Buffer.from(rec.value, 'base64');
     let body;
     if (bytes[0] === 0x00) body = bytes.subarray(1);
-    else if (bytes[0] === 0x01) body = decompress(bytes.subarray(1));
-    else {
+    else if (bytes[0] === 0x01) {
+      // The UI's worker rejects a frame that does not declare its content
+      // size before decompressing it, then hands it to fzstd.
+      const size = zstdContentSize(bytes.subarray(1));
+      if (size === null) {
+        fail(where, 'zstd frame does not declare its content size (the UI rejects it)');
+        continue;
+      }
+      try {
+        body = decompress(bytes.subarray(1));
+      } catch (e) {
+        fail(where, `fzstd: ${e.message}`);
+        continue;
+      }
+      if (body.length !== size) {
+        fail(where, `zstd frame declares ${size} bytes, fzstd produced ${body.length}`);
+        continue;
+      }
+      zstdFrames++;
+    } else {
       fail(where, `unknown frame marker ${bytes[0]}`);
       continue;
     }
@@ -335,7 +373,7 @@ for (const [thread, t] of threads) {
   }
 }
 console.log(
-  `uiworker: ${records} records, ${threads.size} threads, ${diffs} state diffs (${verified} hashes verified): ` +
+  `uiworker: ${records} records (${zstdFrames} zstd frames), ${threads.size} threads, ${diffs} state diffs (${verified} hashes verified): ` +
     `${failures === 0 ? 'all fields arrive' : failures + ' failure(s)'}`,
 );
 process.exit(failures === 0 ? 0 : 1);
