@@ -27,9 +27,10 @@ import (
 //   - Meanwhile Kafka's partition tails are read (the same window as the
 //     producer's read-back, dedup.go): each thread's highest sequence there.
 //     ConsumeTraces waits for that read, at most seedWait after start and
-//     not once an attempt failed (Kafka unreachable); threads first seen
-//     before it finished start at the clock, as without it (a jump, never
-//     a reuse).
+//     not once an attempt failed (Kafka unreachable). Once calls went ahead
+//     without it, a later read only raises the sessions that exist then:
+//     threads first seen after the wait start at the clock, as without it
+//     (a jump, never a reuse).
 //   - A graceful shutdown saves the sessions (state, sequence, checkpoint
 //     schedule, runs) in the queue's storage extension; the next start
 //     loads them once and deletes them, so a rolling restart sends patches,
@@ -295,7 +296,15 @@ func (r *restarter) seedFromKafka(ctx context.Context, topics []string) {
 	for {
 		high, err := r.readTails(ctx, topics)
 		if err == nil {
-			resynced := r.tr.SeedSequences(high)
+			var resynced int
+			select {
+			case <-r.late:
+				// Calls went ahead meanwhile: their threads' sessions may
+				// have issued clock sequences and been evicted since.
+				resynced = r.tr.RaiseSequences(high)
+			default:
+				resynced = r.tr.SeedSequences(high)
+			}
 			close(r.seeded)
 			r.logger.Info("Read Kafka's partition tails: threads continue their sequences.",
 				zap.Int("threads", len(high)), zap.Int("resynced_sessions", resynced))

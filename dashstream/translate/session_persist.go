@@ -58,6 +58,17 @@ type savedRun struct {
 // Seeds are kept for at most MaxThreads threads; threads beyond that start
 // at the clock, as without a seed.
 func (t *Translator) SeedSequences(high map[string]uint64) int {
+	return t.seed(high, true)
+}
+
+// RaiseSequences is SeedSequences for the threads that have a session only:
+// for when sessions may have come and gone since the sequences were read
+// (a seed must never take a thread below what this process issued).
+func (t *Translator) RaiseSequences(high map[string]uint64) int {
+	return t.seed(high, false)
+}
+
+func (t *Translator) seed(high map[string]uint64, store bool) int {
 	if len(high) == 0 {
 		return 0
 	}
@@ -73,6 +84,9 @@ func (t *Translator) SeedSequences(high map[string]uint64) int {
 		}
 		if _, ok := st.m[id]; ok {
 			live = append(live, id)
+			continue
+		}
+		if !store {
 			continue
 		}
 		if old, ok := st.seeds[id]; ok || len(st.seeds) < st.max {

@@ -80,9 +80,14 @@ func TestSeededSequencesContinue(t *testing.T) {
 		high[h.GetThreadId()] = max(high[h.GetThreadId()], h.GetSequence())
 	}
 
+	// RaiseSequences touches live sessions only: nothing is kept for later.
+	raised := newTestTranslator(t, DefaultConfig())
+	raised.RaiseSequences(high)
+	if ds := stepsOf(t, raised, threads[:1], 4, 4); dashstream.HeaderOf(ds[0].msg).GetSequence() == high[threads[0]]+1 {
+		t.Fatal("RaiseSequences seeded a thread without a session")
+	}
+
 	next := newTestTranslator(t, DefaultConfig())
-	// A thread that already has a session elsewhere in the seed map, and
-	// seeds beyond the bound, do not disturb the others.
 	if got := next.SeedSequences(high); got != 0 {
 		t.Fatalf("SeedSequences resynced %d sessions of a fresh translator", got)
 	}
