@@ -14,7 +14,10 @@
 # every patch, hash and checkpoint right.
 #
 # Settings: TWO_TIER_DURATION (seconds of load, default 30),
-# TWO_TIER_THREADS (default 12). Ends with "two-tier-test: PASS" or FAIL.
+# TWO_TIER_THREADS (default 12); addresses: DASHSTREAM_KAFKA_ADDR,
+# ROUTER_GRPC_ENDPOINT, ROUTER_HTTP_ENDPOINT, TIER2_A, TIER2_B (gRPC of the
+# instances), TIER2_A_HTTP, TIER2_B_HTTP, TIER2_A_METRICS_PORT,
+# TIER2_B_METRICS_PORT. Ends with "two-tier-test: PASS" or FAIL.
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
 source "$(dirname "$0")/stack.sh"
@@ -29,8 +32,8 @@ threads=${TWO_TIER_THREADS:-12}
 export ROUTER_GRPC_ENDPOINT=${ROUTER_GRPC_ENDPOINT:-127.0.0.1:4317}
 export ROUTER_HTTP_ENDPOINT=${ROUTER_HTTP_ENDPOINT:-127.0.0.1:4318}
 export TIER2_A=${TIER2_A:-127.0.0.1:14317} TIER2_B=${TIER2_B:-127.0.0.1:24317}
-a_http=127.0.0.1:14318 b_http=127.0.0.1:24318
-a_metrics=18888 b_metrics=28888
+a_http=${TIER2_A_HTTP:-127.0.0.1:14318} b_http=${TIER2_B_HTTP:-127.0.0.1:24318}
+a_metrics=${TIER2_A_METRICS_PORT:-18888} b_metrics=${TIER2_B_METRICS_PORT:-28888}
 
 mkdir -p "$RUN_DIR"
 rm -rf "$RUN_DIR/tier2-a-queue" "$RUN_DIR/tier2-b-queue" "$RUN_DIR/two-tier-demo.log"
@@ -49,8 +52,10 @@ start_collector tier2-b "$TIER2_B" "$b_http" "$b_metrics" "$RUN_DIR/tier2-b-queu
 pid_b=${STACK_PIDS[-1]}
 
 log "starting the routing tier on $ROUTER_GRPC_ENDPOINT (log: dist/run/router.log)"
-"$ROUTER_BIN" --config "$ROOT/examples/two-tier/routing-tier.yaml" \
-	--set=service.telemetry.metrics.level=none >"$RUN_DIR/router.log" 2>&1 &
+# No metrics endpoint for the router (its default port may be taken).
+printf 'service:\n  telemetry:\n    metrics:\n      level: none\n' >"$RUN_DIR/router-telemetry.yaml"
+"$ROUTER_BIN" --config "$ROOT/examples/two-tier/routing-tier.yaml" --config "$RUN_DIR/router-telemetry.yaml" \
+	>"$RUN_DIR/router.log" 2>&1 &
 STACK_PIDS+=($!)
 wait_port router "$!" "$ROUTER_GRPC_ENDPOINT" "$RUN_DIR/router.log"
 
