@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"encoding/hex"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/google/uuid"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pipeline"
@@ -54,6 +56,17 @@ const (
 	sessionsKey        = "sessions"
 )
 
+// instanceHeader marks every record with the instance that produced it: a
+// random id kept in the queue's storage (so a restarted instance keeps it),
+// a new one per process without storage. Only threads whose last record in
+// Kafka carries this instance's id are continued from Kafka: any other
+// thread may still be written by the instance it was on (it moved here, or
+// its old instance still delivers a backlog), so it starts at the clock.
+const instanceHeader = "dashstream-instance"
+
+// instanceKey is where the instance id is kept in the sessions client.
+const instanceKey = "instance"
+
 // queueMetadataKey is exporterhelper's persistent queue metadata (its
 // PersistentMetadata message: read index 3, write index 4, dispatched
 // items 5, all fixed64); items are stored under their decimal index.
@@ -68,6 +81,7 @@ type restarter struct {
 	tr     *translate.Translator
 
 	sessions  storage.Client // nil without sending_queue.storage
+	instance  []byte         // this instance's id (instanceHeader)
 	seeded    chan struct{}  // closed once Kafka's tails are applied
 	waitUntil time.Time
 	cancel    context.CancelFunc
@@ -100,12 +114,17 @@ func (r *restarter) start(ctx context.Context, host component.Host) error {
 		if err := r.loadSessions(ctx, ext); err != nil {
 			return err
 		}
+		r.loadInstance(ctx)
 		high := make(map[string]uint64, len(queued))
 		for thread, q := range queued {
 			high[thread] = q.seq
 		}
 		r.tr.SeedSequences(high)
 	}
+	if r.instance == nil {
+		r.instance = newInstanceID()
+	}
+	r.tr.SetInstanceHeader(instanceHeader, r.instance)
 	list := make([]string, 0, len(topics))
 	for t := range topics {
 		list = append(list, t)
@@ -288,6 +307,26 @@ func (r *restarter) loadSessions(ctx context.Context, ext storage.Extension) err
 	return nil
 }
 
+// loadInstance reads this instance's id from the storage, creating it on
+// the first start.
+func (r *restarter) loadInstance(ctx context.Context) {
+	id, err := r.sessions.Get(ctx, instanceKey)
+	if err == nil && len(id) == 16 {
+		r.instance = id
+		return
+	}
+	r.instance = newInstanceID()
+	if err := r.sessions.Set(ctx, instanceKey, r.instance); err != nil {
+		r.logger.Warn("Could not store this instance's id; after a restart its threads start at the clock (a jump in sequence).", zap.Error(err))
+	}
+}
+
+// newInstanceID returns a random 16-byte id, hex-encoded as header text.
+func newInstanceID() []byte {
+	id := uuid.New()
+	return []byte(hex.EncodeToString(id[:]))[:16]
+}
+
 // seedFromKafka reads the tails of topics until it succeeds or the exporter
 // shuts down, and seeds the translator with them.
 func (r *restarter) seedFromKafka(ctx context.Context, topics []string) {
@@ -349,6 +388,7 @@ func (r *restarter) readTails(ctx context.Context, topics []string) (map[string]
 	if err != nil {
 		return nil, err
 	}
+	tail.instance, tail.own = r.instance, map[string]bool{}
 	for _, topic := range topics {
 		parts, err := client.Partitions(topic)
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
@@ -361,6 +401,11 @@ func (r *restarter) readTails(ctx context.Context, topics []string) (map[string]
 			if err := tail.read(client, topicPartition{topic, p}); err != nil {
 				return nil, err
 			}
+		}
+	}
+	for thread := range tail.high {
+		if !tail.own[thread] {
+			delete(tail.high, thread) // last written by another instance
 		}
 	}
 	return tail.high, nil

@@ -251,3 +251,47 @@ func TestCorruptSavedSessions(t *testing.T) {
 	assert.Equal(t, map[string]int64{"saved_sessions_corrupt": 1}, sumByAttr(t, tel2, "otelcol_dashstream_bad_input", "reason"))
 	require.NoError(t, exp2.Shutdown(t.Context()))
 }
+
+// TestMovedThreadStartsAtClock: a thread whose last record in Kafka was
+// written by another instance (it moved here) is not continued from Kafka:
+// the other instance may still write it. Its sequence jumps above
+// everything issued before (the clock), and its first state message is a
+// full state — what `dashstream verify` shows as one gap at the move.
+func TestMovedThreadStartsAtClock(t *testing.T) {
+	cluster := newCluster(t)
+	brokers := cluster.ListenAddrs()
+	storageID := component.MustNewIDWithName("file_storage", "queue")
+	cfg := testConfig(brokers)
+	cfg.QueueBatchConfig.Get().StorageID = &storageID
+	threads := threadNames("moved", 4)
+
+	hostX, extX := storageHost(t, storageID, t.TempDir())
+	t.Cleanup(func() { _ = extX.Shutdown(context.Background()) })
+	x, _ := startExporter(t, cfg, hostX)
+	for n := 1; n <= 2; n++ {
+		require.NoError(t, x.ConsumeTraces(t.Context(), stepTraces(threads, n)))
+	}
+	first := int(x.enqueued.Load())
+	consumeAll(t, brokers, first)
+	require.NoError(t, x.Shutdown(t.Context()))
+
+	hostY, extY := storageHost(t, storageID, t.TempDir()) // another instance
+	t.Cleanup(func() { _ = extY.Shutdown(context.Background()) })
+	y, _ := startExporter(t, cfg, hostY)
+	require.NoError(t, y.ConsumeTraces(t.Context(), stepTraces(threads, 3)))
+	recs := consumeAll(t, brokers, first+int(y.enqueued.Load()))
+	r := streamCheck(t, recs)
+	before := seqBefore(recs, 3)
+	kinds, _ := stateKindsAfter(recs, before)
+	for _, th := range threads {
+		requireFinalState(t, r, th, stateJSON(th, 3))
+		assert.Equal(t, []string{"full"}, kinds[th], "thread %s on its new instance", th)
+		assert.Equal(t, 1, r.Thread(th).Gaps, "thread %s: one jump at the move", th)
+	}
+	for _, c := range recs {
+		if c.key == threads[0] && dashstream.HeaderOf(c.msg).GetSequence() > before[c.key] {
+			assert.NotEqual(t, c.headers[instanceHeader], "", "records carry their instance")
+		}
+	}
+	require.NoError(t, y.Shutdown(t.Context()))
+}

@@ -1,6 +1,9 @@
 package translate
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/klauspost/compress/s2"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
@@ -283,4 +286,16 @@ func (t *Translator) importSessions(saved []savedSession) int {
 		n++
 	}
 	return n
+}
+
+// SetInstanceHeader adds a header to every record from now on, replacing
+// one of the same key: the exporter marks its records with the identity of
+// its instance, so that a restart seeds only the threads whose last record
+// in Kafka is its own (a thread another instance wrote since may still be
+// written there). Call it before the first Translate.
+func (t *Translator) SetInstanceHeader(key string, value []byte) {
+	hs := slices.DeleteFunc(slices.Clone(t.staticHeaders), func(h Header) bool { return h.Key == key })
+	hs = append(hs, Header{Key: key, Value: slices.Clone(value)})
+	slices.SortFunc(hs, func(a, b Header) int { return strings.Compare(a.Key, b.Key) })
+	t.staticHeaders = hs
 }
