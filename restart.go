@@ -2,9 +2,9 @@ package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"encoding/hex"
 	"strconv"
 	"sync"
 	"time"
