@@ -144,6 +144,14 @@ e2e: collector cli devkafka demo ## end-to-end test: demo, LangGraph.js and agen
 crash-test: collector cli devkafka ## SIGKILL the collector with the dev Kafka stalled, restart it, verify --strict (CRASH_REPS=N)
 	@scripts/crash.sh
 
+.PHONY: router
+router: ## build the routing-tier collector (examples/two-tier/router, its own module) into dist/bin/
+	cd examples/two-tier/router && $(GO) build -o $(DIST_BIN)/otelcol-router .
+
+.PHONY: two-tier-test
+two-tier-test: collector cli devkafka demo router ## routing tier + two otelcol-dashstream, one restarted under load, verify --strict
+	@scripts/two-tier.sh
+
 .PHONY: screenshots
 screenshots: collector cli devkafka demo ## the README's pictures from real runs (DASHFLOW_UI_DIR=… adds the DashFlow UI's)
 	@scripts/screenshots.sh

@@ -126,6 +126,7 @@ func crashOnce(t *testing.T, round int) {
 	want := delivered + inFlight + int(exp2.enqueued.Load())
 	recs := consumeAll(t, brokers, want) // exact: no record twice
 	r := streamCheck(t, recs)            // strictly increasing sequences per thread
+	requireContiguous(t, recs)           // and no gap across the restart (restart.go)
 	for _, th := range threads {
 		requireFinalState(t, r, th, stateJSON(th, 4))
 	}

@@ -1,6 +1,7 @@
 package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -88,6 +89,11 @@ type kafkaTail struct {
 	// until a record of the thread above it passes: later ones are higher.
 	high map[string]uint64
 	dec  *dashstream.Decoder
+	// instance, when set, is this exporter's instance header value; own
+	// then says per thread in high whether its highest record carries it
+	// (restart.go).
+	instance []byte
+	own      map[string]bool
 }
 
 func newKafkaTail(window int64) (*kafkaTail, error) {
@@ -244,6 +250,9 @@ func (k *kafkaTail) read(client sarama.Client, tp topicPartition) error {
 				h := dashstream.HeaderOf(msg)
 				if thread := h.GetThreadId(); thread == string(m.Key) && h.GetSequence() > k.high[thread] {
 					k.high[thread] = h.GetSequence()
+					if k.instance != nil {
+						k.own[thread] = ownRecord(m.Headers, k.instance)
+					}
 				}
 			}
 			if m.Offset >= newest-1 {
@@ -255,4 +264,14 @@ func (k *kafkaTail) read(client sarama.Client, tp topicPartition) error {
 			return fmt.Errorf("dashstream: reading back %s/%d: no record within %s", tp.topic, tp.partition, dedupReadTimeout)
 		}
 	}
+}
+
+// ownRecord reports whether a record's headers carry this instance's mark.
+func ownRecord(headers []*sarama.RecordHeader, instance []byte) bool {
+	for _, h := range headers {
+		if h != nil && string(h.Key) == instanceHeader {
+			return bytes.Equal(h.Value, instance)
+		}
+	}
+	return false
 }

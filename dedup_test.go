@@ -165,6 +165,13 @@ func TestRestartSkipsRecordsAlreadyInKafka(t *testing.T) {
 			restarted.stash.setActive(true)
 			require.True(t, restarted.stash.take(inFlight))
 			restarted.stash.setActive(false)
+			// What the start reads of a real persistent queue (restart.go):
+			// the queued records' sequences, so new ones continue above.
+			queued := map[string]uint64{}
+			for _, r := range inFlight {
+				queued[r.ThreadID] = max(queued[r.ThreadID], r.Sequence)
+			}
+			restarted.tr.SeedSequences(queued)
 			require.NoError(t, restarted.ConsumeTraces(t.Context(), stepTraces(threads, 4)))
 			total += int(restarted.enqueued.Load())
 
@@ -172,6 +179,7 @@ func TestRestartSkipsRecordsAlreadyInKafka(t *testing.T) {
 			assert.EqualValues(t, written, restarted.producer.deduplicated.Load(),
 				"the restarted producer skips exactly what Kafka had")
 			r := streamCheck(t, got)
+			requireContiguous(t, got)
 			for _, th := range threads {
 				requireFinalState(t, r, th, stateJSON(th, 4))
 			}

@@ -50,6 +50,7 @@ type tracesExporter struct {
 
 	producer *kafkaProducer // set by start
 	stash    *restoreStash
+	restart  *restarter // continues the threads of the last process (restart.go)
 
 	// Progress counters (tests and debug logs): records accepted by the
 	// sending queue, and send attempts that left records unacknowledged.
@@ -87,6 +88,7 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config) 
 		return nil, err
 	}
 	e.losses = newLossReporter(e.tr.ReportLoss)
+	e.restart = newRestarter(cfg, set.ID, set.Logger, e.tel, e.tr)
 	if err := tb.RegisterDashstreamActiveSessionsCallback(func(_ context.Context, o metric.Int64Observer) error {
 		o.Observe(int64(e.tr.ActiveSessions()))
 		return nil
@@ -118,6 +120,9 @@ func newTracesExporter(ctx context.Context, set exporter.Settings, cfg *Config) 
 // Start starts the inner exporter; requests its persistent queue restores
 // meanwhile go to the restore stash (see requestEncoding).
 func (e *tracesExporter) Start(ctx context.Context, host component.Host) error {
+	if err := e.restart.start(ctx, host); err != nil {
+		return err
+	}
 	e.stash.setActive(true)
 	defer e.stash.setActive(false)
 	return e.inner.Start(ctx, host)
@@ -137,6 +142,7 @@ func (e *tracesExporter) Capabilities() consumer.Capabilities {
 // ConsumeTraces translates td once and enqueues the records while the
 // touched threads are still locked (see tracesExporter).
 func (e *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	e.restart.wait(ctx)
 	began := time.Now()
 	res, err := e.tr.Translate(ctx, td)
 	if err != nil {
@@ -368,11 +374,11 @@ func (e *tracesExporter) start(ctx context.Context, _ component.Host) error {
 }
 
 // shutdown runs after the queue has drained.
-func (e *tracesExporter) shutdown(context.Context) error {
+func (e *tracesExporter) shutdown(ctx context.Context) error {
 	e.losses.stop()
-	var err error
+	err := e.restart.shutdown(ctx)
 	if e.producer != nil {
-		err = e.producer.close()
+		err = errors.Join(err, e.producer.close())
 	}
 	e.tr.Shutdown()
 	e.tel.tb.Shutdown()

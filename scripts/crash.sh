@@ -10,13 +10,24 @@
 # (SIGKILL); the dev Kafka resumes (SIGCONT) and processes what was sent —
 # records written that the dead collector never heard of; a new collector
 # starts on the same file_storage queue and sends what the queue still
-# holds. Ends with "crash-test: N passed, M failed".
+# holds. Threads that live across the restarts (the demo program, run
+# before the kill, after it, and after a graceful restart with SIGTERM)
+# must continue their sequences without a gap: `verify --strict` fails on
+# gaps, so a restart that restarted a thread's sequence fails the test.
+# Ends with "crash-test: N passed, M failed".
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
 source "$(dirname "$0")/stack.sh"
 
-require_built
+require_built "$DIST_BIN/demo"
 go build -o "$DIST_BIN/loadgen" "$ROOT/bench/loadgen"
+
+# demo_round PREFIX: one run on each of 6 threads named PREFIX1..6, their
+# final states to dist/run/crash-expect.json.
+demo_round() {
+	"$DIST_BIN/demo" -endpoint "$OTLP_GRPC_ENDPOINT" -threads 6 -runs 1 -thread-prefix "$1" -latency 2ms \
+		-expect "$RUN_DIR/crash-expect.json" >>"$RUN_DIR/crash-demo.log" 2>&1
+}
 trap stop_stack EXIT
 trap 'exit 130' INT TERM
 
@@ -30,6 +41,8 @@ for ((rep = 1; rep <= reps; rep++)); do
 	kafka=${STACK_PIDS[0]}
 	collector=${STACK_PIDS[1]}
 	log "crash $rep/$reps: graph load, then SIGSTOP the dev Kafka, SIGKILL the collector, SIGCONT, restart"
+	cont="crash-cont-$rep-$(date +%s)-"
+	demo_round "$cont"
 	"$DIST_BIN/loadgen" -endpoint "$OTLP_GRPC_ENDPOINT" -rate 1500 -duration 8s -threads 20 -nodes 10 \
 		>"$RUN_DIR/crash-loadgen.log" 2>&1 &
 	load=$!
@@ -43,6 +56,13 @@ for ((rep = 1; rep <= reps; rep++)); do
 	kill -CONT "$kafka"
 	STACK_PIDS=("$kafka")
 	start_collector collector "$OTLP_GRPC_ENDPOINT" "$OTLP_HTTP_ENDPOINT" "$OTELCOL_METRICS_PORT" "$DASHSTREAM_QUEUE_DIR"
+	# The same threads after the kill -9, then after a graceful restart.
+	demo_round "$cont"
+	collector=${STACK_PIDS[-1]}
+	kill -TERM "$collector"
+	wait "$collector" 2>/dev/null || true
+	start_collector collector-graceful "$OTLP_GRPC_ENDPOINT" "$OTLP_HTTP_ENDPOINT" "$OTELCOL_METRICS_PORT" "$DASHSTREAM_QUEUE_DIR"
+	demo_round "$cont"
 	# The restored queue drains: read until nothing new arrived for 5 s.
 	"$DIST_BIN/dashstream" tail --brokers "$DASHSTREAM_KAFKA_ADDR" --from-beginning --follow=false --idle 5s \
 		--thread 'bench-*' >/dev/null
@@ -50,13 +70,17 @@ for ((rep = 1; rep <= reps; rep++)); do
 	"$DIST_BIN/dashstream" verify --brokers "$DASHSTREAM_KAFKA_ADDR" --thread 'bench-*' --strict \
 		>"$RUN_DIR/crash-verify.txt" 2>&1 || status=$?
 	tail -n 2 "$RUN_DIR/crash-verify.txt" >&2
+	"$DIST_BIN/dashstream" verify --brokers "$DASHSTREAM_KAFKA_ADDR" --thread "${cont}*" --strict \
+		--expect "$RUN_DIR/crash-expect.json" --expect-threads 6 --wait 30s \
+		>"$RUN_DIR/crash-verify-restarts.txt" 2>&1 || status=$?
+	tail -n 2 "$RUN_DIR/crash-verify-restarts.txt" >&2
 	skipped=$(grep -c "Skipped records Kafka already has" "$RUN_DIR/collector.log" || true)
 	if ((status == 0)); then
 		passed=$((passed + 1))
 		log "PASS crash $rep (restarted collector skipped already-written records in $skipped attempt(s))"
 	else
 		failed=$((failed + 1))
-		log "FAIL crash $rep: dashstream verify --strict exit $status (dist/run/crash-verify.txt, dist/run/collector.log)"
+		log "FAIL crash $rep: dashstream verify --strict exit $status (dist/run/crash-verify.txt, crash-verify-restarts.txt, collector.log)"
 	fi
 	stop_stack
 done

@@ -24,6 +24,9 @@ type sessionTable struct {
 	stateBudget int64
 	now         func() time.Time
 	seq         *sequenceClock
+	// seeds: per thread without a session, the highest sequence known from
+	// before this process (see SeedSequences).
+	seeds map[string]uint64
 }
 
 func newSessionTable(maxThreads int, idle time.Duration, stateBudget int64, now func() time.Time, seq *sequenceClock) *sessionTable {
@@ -40,7 +43,7 @@ func (t *sessionTable) acquire(ids []string) []*session {
 	for i, id := range ids {
 		s, ok := t.m[id]
 		if !ok {
-			s = &session{threadID: id, nextSeq: t.seq.start()}
+			s = &session{threadID: id, nextSeq: t.startSequence(id)}
 			s.elem = t.lru.PushFront(s)
 			t.m[id] = s
 		} else {
