@@ -10,8 +10,9 @@ import (
 // genAIClassifier recognises spans of the OpenTelemetry GenAI semantic
 // conventions by gen_ai.operation.name:
 //   - invoke_workflow = graph (gen_ai.workflow.name);
-//   - invoke_agent = node named by gen_ai.agent.name (or the span name
-//     "invoke_agent <name>"), but the graph when it is a trace root;
+//   - invoke_agent = the run when it is the outermost recognised span of
+//     its trace, else a node (sub-agent) named by gen_ai.agent.name (or
+//     the span name "invoke_agent <name>");
 //   - agent_step (Vercel AI SDK 7: one model call and the tools it asked
 //     for) = node "step", its number from the span name "step N";
 //   - execute_tool = tool; chat / text_completion / generate_content = llm;
@@ -74,27 +75,23 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		if name == "" {
 			name, _ = stripOperation(span.Name(), "invoke_agent")
 		}
-		if span.ParentSpanID().IsEmpty() || attrStr(attrs, genAIKeyProviderName) == tlProviderLangGraph {
-			// A root agent, or OpenLLMetry's (Python ≥ 0.5x) LangGraph
-			// invocation span, which may sit in an application's span.
-			out.role = roleGraph
-			out.graphName = name
-			if name != "" {
-				out.graphSchemaJSON = tlWorkflowSchema(attrs, name, out)
-			}
-			// Its input messages are not the run's initial state: some
-			// runtimes send the whole history (AI SDK), others only the new
-			// prompt (Strands); the first model call's input is the state.
-			out.traceWideThread = out.threadID != ""
-			return true
+		// An agent invocation (or OpenLLMetry's, Python ≥ 0.5x, LangGraph
+		// invocation span): the run when it is the outermost recognised
+		// span of its trace, wherever it sits (under application or
+		// tracer SDK spans); a node (a sub-agent) inside another run. The
+		// engine decides (runs.go).
+		out.role = roleGraph
+		out.graphName = name // also its node name when nested
+		if name != "" {
+			out.graphSchemaJSON = tlWorkflowSchema(attrs, name, out)
+		} else {
+			out.nested, out.nestedReason = nestedIgnored, "gen_ai_agent_unnamed"
 		}
-		if name == "" {
-			out.role = roleOther
-			out.ignoreReason = "gen_ai_agent_unnamed"
-			return true
-		}
-		out.role = roleNode
-		out.nodeName = name
+		// Its input messages are not the run's initial state: some
+		// runtimes send the whole history (AI SDK), others only the new
+		// prompt (Strands); the first model call's input is the state.
+		out.traceWideThread = out.threadID != ""
+		return true
 	case op == "agent_step":
 		out.role = roleNode
 		out.nodeName = genAIStepNode

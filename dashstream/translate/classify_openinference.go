@@ -98,19 +98,21 @@ func oiChain(span ptrace.Span, attrs pcommon.Map, md oiMetadata, out *spanInfo) 
 	name := span.Name()
 	switch {
 	case !md.hasNode:
-		if span.ParentSpanID().IsEmpty() || name == "LangGraph" {
-			out.role = roleGraph
-			out.graphName = name
-			out.traceWideThread = out.threadID != ""
-			out.nodeName = ""
-			out.invocationInput = objectOrEmpty(attrStr(attrs, oiKeyInputValue))
-			if !out.failed {
-				out.finalState = stateObject(attrStr(attrs, oiKeyOutputValue), out)
-			}
-			return
+		// The run when it is the outermost recognised span of its trace
+		// (the engine decides, runs.go): a root chain, LangGraph's own, or
+		// one under application spans. Inside a run it is plumbing
+		// (ignored); when its parent is not known, only LangGraph's counts
+		// as the run.
+		out.role = roleGraph
+		out.graphName = name
+		out.traceWideThread = out.threadID != ""
+		out.nodeName = ""
+		out.nested, out.nestedReason = nestedIgnored, ignoreNotInGraph
+		out.weakRun = name != "LangGraph"
+		out.invocationInput = objectOrEmpty(attrStr(attrs, oiKeyInputValue))
+		if !out.failed {
+			out.finalState = stateObject(attrStr(attrs, oiKeyOutputValue), out)
 		}
-		out.role = roleOther
-		out.ignoreReason = ignoreNotInGraph
 	case md.node == name && (name == langGraphStart || name == langGraphEnd):
 		out.role = roleOther
 		out.ignoreReason = ignorePseudoNode

@@ -27,6 +27,9 @@ type emitter struct {
 	res *Result
 	key []byte
 	ar  *callArena
+	// found collects the bad input met while emitting; Translate accounts
+	// for it.
+	found *issues
 }
 
 // callArena lends one Translate call's emitters the protobuf structs of the
@@ -171,7 +174,7 @@ func (e *emitter) run(rw *runWork) {
 			e.children(rw, rs, []*spanInfo{o}, o.nodeName)
 		}
 	}
-	if rw.graph != nil {
+	if rw.own != nil {
 		e.graphEnd(rw, rs)
 	}
 }
@@ -181,8 +184,8 @@ func (e *emitter) run(rw *runWork) {
 func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	rs.started = true
 	src := rw.firstSpan
-	if rw.graph != nil {
-		src = rw.graph
+	if rw.own != nil {
+		src = rw.own
 	}
 	ab := e.attrs(6)
 	ab.str("graph_name", rw.graphName)
@@ -193,9 +196,9 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	}
 	if schema != "" {
 		if len(schema) > e.t.cfg.AttributeMaxBytes {
-			e.t.bad(&e.res.Stats, "schema_too_large", src)
+			e.found.add("schema_too_large", src)
 		} else if v, err := dashstream.ParseJSONString(schema, dashstream.ParseOptions{MaxDepth: maxStateDepth}); err != nil {
-			e.t.bad(&e.res.Stats, "schema_not_json", src)
+			e.found.add("schema_not_json", src)
 		} else {
 			text := string(dashstream.MarshalJSON(v))
 			sum := sha256.Sum256([]byte(text))
@@ -211,13 +214,13 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	if raw != "" {
 		doc, reason := e.buildState(raw)
 		if reason != "" {
-			e.t.bad(&e.res.Stats, reason, src)
+			e.found.add(reason, src)
 		} else {
 			e.res.Stats.Redactions += int64(doc.Redactions())
 			if doc.JSONLen() > e.t.cfg.AttributeMaxBytes {
 				// A JSON document cannot be truncated: leave it out; the
 				// base is {} and the next StateDiff carries the state.
-				e.t.bad(&e.res.Stats, "initial_state_too_large", src)
+				e.found.add("initial_state_too_large", src)
 			} else {
 				ab.strRaw("initial_state_json", string(doc.CompactJSON()))
 				base = doc
@@ -234,11 +237,12 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	}
 }
 
-// graphEnd emits the final state and GRAPH_END / GRAPH_ERROR once per run.
+// graphEnd emits the final state and GRAPH_END / GRAPH_ERROR once per run,
+// when the run's own span (its graph span, or the lone span it is) ends.
 func (e *emitter) graphEnd(rw *runWork, rs *runState) {
-	g := rw.graph
+	g := rw.own
 	if rs.ended {
-		e.t.bad(&e.res.Stats, "duplicate_graph_span", g)
+		e.found.add("duplicate_graph_span", g)
 		return
 	}
 	rs.ended = true
@@ -575,7 +579,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 		}
 	}
 	if reason != "" {
-		e.t.bad(st, reason, src)
+		e.found.add(reason, src)
 		if reason == "state_too_large" {
 			// Not diffed; consumers keep the older state and the next state
 			// that fits goes out in full.
@@ -759,7 +763,7 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 			reason = "oversize"
 			st.OversizeDrops++
 		} else {
-			st.BadInput[reason]++
+			e.found.add(reason, src)
 		}
 		e.t.log.Warn("dashstream record dropped; thread resyncs",
 			zap.String("reason", reason), zap.String("thread_id", e.s.threadID),

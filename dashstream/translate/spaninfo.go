@@ -106,6 +106,26 @@ type spanInfo struct {
 	// start and end, wherever the call lands (also without its node).
 	conversation bool
 
+	// nested says what a graph span (a graph or agent invocation) becomes
+	// when it sits inside another run: the outermost recognised graph span of
+	// a trace is the run, one inside a run is a node (an agent invoked by
+	// another: a sub-agent, named nodeName) or ignored (a chain that is the
+	// run only when outermost, counted under nestedReason). The engine
+	// decides (runs.go); classifiers only say which.
+	nested       nestedAs
+	nestedReason string
+	// weakRun: the span is the run only when its chain of parents is known
+	// to reach the trace's root; when it ends at a parent not seen (yet), it
+	// counts as nested. Agents are not weak: an agent whose parent is
+	// unknown is taken as the outermost.
+	weakRun bool
+	// runOwn is set by the engine on the span a run is the execution of:
+	// its graph span, or the outermost recognised span when there is no
+	// graph or agent span above it (a lone model call): its end ends the run.
+	runOwn bool
+	// run is the id of the run the engine placed the span in.
+	run string
+
 	// invocationInput is the raw JSON object a graph invocation was called
 	// with (OpenInference/OpenLLMetry graph span input, LangGraph __start__
 	// input). It is the new input of this invocation only, NOT a state
@@ -113,6 +133,14 @@ type spanInfo struct {
 	// earlier history. The engine may use it only as a hint.
 	invocationInput string
 }
+
+// nestedAs is what a graph span inside another run becomes.
+type nestedAs uint8
+
+const (
+	nestedNode    nestedAs = iota // a node of the enclosing run (sub-agent, subgraph)
+	nestedIgnored                 // ignored, counted under nestedReason
+)
 
 // classifier recognises the spans of one convention. classify fills out and
 // returns true when the span belongs to its convention (including spans it
