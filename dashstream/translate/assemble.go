@@ -62,6 +62,8 @@ type runWork struct {
 	firstStart uint64
 	firstSpan  *spanInfo
 	graph      *spanInfo
+	// thread is the thread the run's spans of this call are on.
+	thread string
 	// own is the span the run is the execution of (runs.go): its graph
 	// span, or the lone span it wraps; nil when it is not in this call.
 	own *spanInfo
@@ -190,6 +192,7 @@ func (t *Translator) assemble(c collected, st *Stats, found *issues) map[string]
 
 	threads := make(map[string]*threadWork, 2)
 	normalised := make(map[string]string, 2)
+	homes := make(map[runKey]runHome, 2)
 	var order []*runWork
 	for i, si := range spans {
 		raw := own[i]
@@ -205,6 +208,10 @@ func (t *Translator) assemble(c collected, st *Stats, found *issues) map[string]
 			}
 			normalised[raw] = tid
 		}
+		rk := runKey{si.traceID, si.run}
+		if _, ok := homes[rk]; !ok {
+			homes[rk] = runHome{thread: t.spans.runThread(rk, tid), firstHere: tid}
+		}
 		tw := threads[tid]
 		if tw == nil {
 			tw = threadSlab.new()
@@ -215,6 +222,7 @@ func (t *Translator) assemble(c collected, st *Stats, found *issues) map[string]
 		if rw == nil {
 			rw = runSlab.new()
 			rw.runID, rw.firstStart, rw.firstSpan = si.run, si.startNanos, si
+			rw.thread = tid
 			tw.addRun(rw)
 			order = append(order, rw)
 		} else if si.startNanos < rw.firstStart {
@@ -223,12 +231,69 @@ func (t *Translator) assemble(c collected, st *Stats, found *issues) map[string]
 		rw.add(si, found, &nodeSlab)
 	}
 	for _, rw := range order {
+		if h := homes[runKey{rw.firstSpan.traceID, rw.runID}]; h.thread != "" && h.thread != rw.thread {
+			t.endElsewhere(rw, h.thread, threads, &threadSlab, &runSlab, &order)
+		}
+	}
+	for _, rw := range order {
 		attach(rw, index, found)
 	}
 	for _, tw := range threads {
 		slices.SortStableFunc(tw.runs, func(a, b *runWork) int { return cmp.Compare(a.firstStart, b.firstStart) })
 	}
 	return threads
+}
+
+// runHome is the thread a run started on.
+type runHome struct{ thread, firstHere string }
+
+// endElsewhere ends a run that is on two threads. The spans of a trace go
+// to the thread they name, else the one their trace names, else the trace
+// id; when the span naming the thread comes after others of the run (in a
+// later request), the run's spans are on two threads. Each of them ends:
+// the run's own span, here on rw's thread, also ends it on the thread it
+// started on (home); when the run's own span came in an earlier request,
+// the run's part on this new thread ends with its last span here.
+func (t *Translator) endElsewhere(rw *runWork, home string, threads map[string]*threadWork,
+	threadSlab *slab[threadWork], runSlab *slab[runWork], order *[]*runWork) {
+	if rw.own != nil {
+		closer := *rw.own
+		closer.role, closer.runOwn, closer.closer = roleOther, true, true
+		closer.finalState = ""
+		tw := threads[home]
+		if tw == nil {
+			tw = threadSlab.new()
+			tw.id = home
+			threads[home] = tw
+		}
+		hr := tw.run(rw.runID)
+		if hr == nil {
+			hr = runSlab.new()
+			hr.runID, hr.firstStart, hr.firstSpan, hr.thread = rw.runID, closer.startNanos, &closer, home
+			tw.addRun(hr)
+			*order = append(*order, hr)
+		}
+		hr.own = &closer
+		return
+	}
+	if !t.spans.ended(runKey{rw.firstSpan.traceID, rw.runID}) {
+		return
+	}
+	last := rw.firstSpan
+	for _, ne := range rw.nodes {
+		if ne.si.endNanos > last.endNanos {
+			last = ne.si
+		}
+	}
+	for _, si := range append(rw.orphans, rw.pseudo...) {
+		if si.endNanos > last.endNanos {
+			last = si
+		}
+	}
+	closer := *last
+	closer.role, closer.runOwn, closer.closer = roleOther, true, true
+	closer.finalState, closer.failed = "", false
+	rw.own = &closer
 }
 
 // dropDuplicates removes the spans seen before, in this call or an earlier

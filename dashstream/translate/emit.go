@@ -241,6 +241,9 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 // when the run's own span (its graph span, or the lone span it is) ends.
 func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 	g := rw.own
+	if rs.ended && g.closer {
+		return
+	}
 	if rs.ended {
 		e.found.add("duplicate_graph_span", g)
 		return
@@ -400,6 +403,11 @@ func (e *emitter) pseudoNode(rw *runWork, rs *runState, si *spanInfo) {
 	}
 	if si.stateAfter != "" && forward(rs, si, true) {
 		e.snapshot(si.stateAfter, si.endNanos, si, rw.runID, "", "")
+		if si.nodeName == "__end__" {
+			// The run's final state: node spans arriving after it (their
+			// parents came first) are older.
+			rs.hasStatePos, rs.maxStatePos, rs.maxStateTime = true, math.MaxInt64, math.MaxUint64
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-
 )
 
 // Reasons counted for flat layouts (spanInfo.flat).

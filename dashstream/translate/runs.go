@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // Runs (SPEC §4.1 "Runs"). A run is one execution of the outermost
@@ -181,22 +182,23 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 		if si.runID != "" && si.role != roleGraph {
 			run = r.remembered(si.traceID, si.runID)
 		}
-	case w.kind == placeUnknown && si.role == roleGraph && !si.weakRun && r.deferred(si):
-		// Its trace has a run waiting for its own span, and this agent's
-		// time holds that run's spans: whether the agent is that run's
-		// own span or a node of a run above it shows only when its parent
-		// arrives. A node for now; the run ends when a graph or agent
-		// span above takes it over, or when the application span above it
-		// arrives (the agent was the outermost), or by the run timeout.
+	case w.kind == placeUnknown && si.role == roleGraph && !si.weakRun:
+		// Whether this agent is the run's own span or a node of a run
+		// above it (a sub-agent) shows only when its parent arrives. A
+		// node of its trace's provisional run for now, which it names;
+		// the run ends when a graph or agent span above takes it over,
+		// when the application span above it arrives (the agent was the
+		// outermost), or by the run timeout.
+		name := si.graphName
 		if !r.nest(si) {
 			r.of[si] = nil
 			return nil
 		}
+		si.graphName = name
 		r.tops = append(r.tops, si)
 		run = &callRun{trace: si.traceID, pending: true, anchor: si, waits: []pcommon.SpanID{w.missing}}
 		r.pend = append(r.pend, run)
-	case w.kind == placeOutside && (si.role == roleGraph || si.runID == "" && r.facts[si.traceID].run == ""),
-		w.kind == placeUnknown && si.role == roleGraph && !si.weakRun:
+	case w.kind == placeOutside && (si.role == roleGraph || si.runID == "" && r.facts[si.traceID].run == ""):
 		run = r.newRoot(si)
 	case w.kind == placeUnknown && si.role == roleGraph:
 		// A weak run span whose parent is not known: plumbing, as it
@@ -221,14 +223,6 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 	run.members = append(run.members, si)
 	r.of[si] = run
 	return run
-}
-
-// deferred reports whether an agent whose parent is not known joins its
-// trace's provisional run for now: the run is open and its first span
-// lies in the agent's time.
-func (r *resolver) deferred(si *spanInfo) bool {
-	tr := r.mem.traces[si.traceID]
-	return tr != nil && tr.open != "" && si.startNanos <= tr.openStart && tr.openStart <= si.endNanos
 }
 
 // nest turns a graph span inside a run into what it is there: a node, or
@@ -287,7 +281,7 @@ func (r *resolver) placeOf(si *spanInfo) place {
 }
 
 func (r *resolver) parentPlace(si *spanInfo) place {
-	if si.parentID.IsEmpty() {
+	if si.parentID.IsEmpty() || remoteParent(si) {
 		return place{kind: placeOutside}
 	}
 	k := spanKey{si.traceID, si.parentID}
@@ -328,6 +322,20 @@ func (r *resolver) parentPlace(si *spanInfo) place {
 		}
 	}
 	return place{kind: placeUnknown, missing: k.span}
+}
+
+// remoteParent reports a span whose parent is in another process (the
+// caller of a service): it is the local root of the trace, and its parent
+// never arrives here. Told by the span's flags (OTLP 1.1: the context has
+// is-remote, and it is set), else by its kind (a server or consumer span
+// starts the local part of a trace).
+func remoteParent(si *spanInfo) bool {
+	const hasIsRemote, isRemote = 0x100, 0x200
+	if f := si.span.Flags(); f&hasIsRemote != 0 {
+		return f&isRemote != 0
+	}
+	k := si.span.Kind()
+	return k == ptrace.SpanKindServer || k == ptrace.SpanKindConsumer
 }
 
 // provides is the place a span of this call gives its children.

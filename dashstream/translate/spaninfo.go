@@ -123,6 +123,9 @@ type spanInfo struct {
 	// its graph span, or the outermost recognised span when there is no
 	// graph or agent span above it (a lone model call): its end ends the run.
 	runOwn bool
+	// closer: a copy of a span that only ends its run on another thread
+	// (assemble.go, endElsewhere); nothing when that run has ended.
+	closer bool
 	// run is the id of the run the engine placed the span in.
 	run string
 

@@ -63,6 +63,14 @@ type traceRuns struct {
 	// roots are the runs whose own span arrived: a span whose parent never
 	// arrives joins the one whose time it lies in.
 	roots []rootMemo
+	// threads: the thread each run started on (a few runs a trace).
+	threads map[string]string
+}
+
+// runKey names a run of a trace.
+type runKey struct {
+	trace pcommon.TraceID
+	run   string
 }
 
 // topMemo is what the end of a provisional run takes from its top agent.
@@ -159,4 +167,38 @@ func (tr *traceRuns) wait(p pcommon.SpanID) {
 	if len(tr.waits) < maxWaitsPerRun {
 		tr.waits = append(tr.waits, p)
 	}
+}
+
+// runThread returns the thread run k started on, recording thread as it
+// when the run is new.
+func (m *spanMemory) runThread(k runKey, thread string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tr := m.trace(k.trace)
+	if th, ok := tr.threads[k.run]; ok {
+		return th
+	}
+	if tr.threads == nil {
+		tr.threads = make(map[string]string, 1)
+	}
+	if len(tr.threads) < maxRootsPerTrace {
+		tr.threads[k.run] = thread
+	}
+	return thread
+}
+
+// ended reports whether the own span of run k arrived in an earlier call.
+func (m *spanMemory) ended(k runKey) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tr := m.traces[k.trace]
+	if tr == nil {
+		return false
+	}
+	for _, r := range tr.roots {
+		if r.run == k.run {
+			return true
+		}
+	}
+	return false
 }

@@ -34,6 +34,9 @@ type Translator struct {
 	// infos recycles the spanInfo slices of calls (*[]spanInfo, cleared):
 	// they are a third of what a call allocates, and die with it.
 	infos sync.Pool
+	// idSeed, when set (tests), seeds every call's id generator, so equal
+	// input gives byte-identical records.
+	idSeed *[32]byte
 	// stateDocs recycles the buffers of replaced state documents.
 	stateDocs dashstream.StateDocPool
 }
@@ -189,6 +192,9 @@ func (t *Translator) Translate(ctx context.Context, td ptrace.Traces) (*Result, 
 	res.threads = ids
 	res.Records = make([]Record, 0, 3*len(c.spans))
 	res.ids = newIDGen(t.now(), 3*len(c.spans))
+	if t.idSeed != nil {
+		res.ids = seededIDGen(t.now(), *t.idSeed)
+	}
 	res.sessions = t.sessions.acquire(ids)
 	// 3. emit each thread's messages in order (emit.go).
 	ar := newCallArena(len(c.spans))
