@@ -1,0 +1,278 @@
+package translate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
+)
+
+// Spans of the GenAI conventions for the run rules (docs/CONVENTIONS.md,
+// "Runs"); an sp without attributes is an application span we ignore.
+func agentSpan(trace, id, parent, name string, start, end int64) sp {
+	return sp{trace: trace, id: id, parent: parent, name: "invoke_agent " + name, start: start, end: end,
+		attrs: map[string]any{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name, "gen_ai.conversation.id": "conv-" + trace}}
+}
+
+// quietAgent is an agent span that names no conversation (its run's
+// thread is the trace id's whichever span comes first).
+func quietAgent(trace, id, parent, name string, start, end int64) sp {
+	s := agentSpan(trace, id, parent, name, start, end)
+	delete(s.attrs, "gen_ai.conversation.id")
+	return s
+}
+
+func chatSpan(trace, id, parent string, start, end int64) sp {
+	return sp{trace: trace, id: id, parent: parent, name: "chat m", start: start, end: end,
+		attrs: map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}}
+}
+
+func toolSpan(trace, id, parent, name string, start, end int64) sp {
+	return sp{trace: trace, id: id, parent: parent, name: "execute_tool " + name, start: start, end: end,
+		attrs: map[string]any{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}}
+}
+
+func appSpan(trace, id, parent, name string, start, end int64) sp {
+	return sp{trace: trace, id: id, parent: parent, name: name, start: start, end: end}
+}
+
+// runSummary renders a stream's events with each GRAPH_START's name and
+// run id (ids relative to the trace: "T" for the trace id in hex).
+func runSummary(ds []decoded, trace string) []string {
+	var out []string
+	hex := traceID(trace).String()
+	for _, d := range ds {
+		ev := d.msg.GetEvent()
+		if ev == nil {
+			continue
+		}
+		s := kindOf(d.msg)
+		switch ev.GetEventType() {
+		case pb.EventType_EVENT_TYPE_GRAPH_START:
+			s += "(" + ev.GetAttributes()["graph_name"].GetStringValue() + " " +
+				strings.Replace(ev.GetAttributes()["run_id"].GetStringValue(), hex, "T", 1) + ")"
+		case pb.EventType_EVENT_TYPE_GRAPH_ERROR:
+			s += "(" + ev.GetAttributes()["error"].GetStringValue() + ")"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestRunRules holds each rule of docs/CONVENTIONS.md "Runs" on the
+// example trace given there, in one request.
+func TestRunRules(t *testing.T) {
+	cases := []struct {
+		name           string
+		spans          []sp
+		want           []string
+		missingParents int64
+		ignored        map[string]int64
+	}{
+		{
+			name: "an agent under an application span is a named run that ends with it",
+			spans: []sp{
+				appSpan("a", "app", "", "POST /chat", 0, 100),
+				agentSpan("a", "agent", "app", "planner", 10, 90),
+				chatSpan("a", "chat", "agent", 20, 30),
+			},
+			want:    []string{"GRAPH_START(planner T)", "LLM_START", "LLM_END", "GRAPH_END"},
+			ignored: map[string]int64{"unrecognised": 1},
+		},
+		{
+			name: "several top-level agent runs in one trace are several runs, in order",
+			spans: []sp{
+				appSpan("b", "main", "", "main", 0, 100),
+				agentSpan("b", "joke1", "main", "joke_agent", 10, 20),
+				chatSpan("b", "c1", "joke1", 11, 19),
+				agentSpan("b", "eval", "main", "evaluator_agent", 40, 50),
+				chatSpan("b", "c3", "eval", 41, 49),
+				agentSpan("b", "joke2", "main", "joke_agent", 25, 35),
+				chatSpan("b", "c2", "joke2", 26, 34),
+			},
+			want: []string{
+				"GRAPH_START(joke_agent T)", "LLM_START", "LLM_END", "GRAPH_END",
+				"GRAPH_START(joke_agent T-2)", "LLM_START", "LLM_END", "GRAPH_END",
+				"GRAPH_START(evaluator_agent T-3)", "LLM_START", "LLM_END", "GRAPH_END",
+			},
+			ignored: map[string]int64{"unrecognised": 1},
+		},
+		{
+			name: "an agent invoked inside another's run is a node of it (a sub-agent)",
+			spans: []sp{
+				agentSpan("c", "outer", "", "orchestrator", 0, 100),
+				chatSpan("c", "c1", "outer", 5, 10),
+				toolSpan("c", "tool", "outer", "ask_researcher", 20, 80),
+				agentSpan("c", "inner", "tool", "researcher", 25, 75),
+				chatSpan("c", "c2", "inner", 30, 40),
+				chatSpan("c", "c3", "outer", 85, 95),
+			},
+			want: []string{
+				// A tool's events are emitted together; the sub-agent's
+				// node follows, with its own model call inside it.
+				"GRAPH_START(orchestrator T)", "LLM_START", "LLM_END", "TOOL_START", "TOOL_END",
+				"NODE_START:researcher", "LLM_START:researcher", "LLM_END:researcher", "NODE_END:researcher",
+				"LLM_START", "LLM_END", "GRAPH_END",
+			},
+		},
+		{
+			name: "spans we do not recognise between recognised ones are transparent",
+			spans: []sp{
+				{trace: "d", id: "wf", name: "invoke_workflow support", start: 0, end: 100,
+					attrs: map[string]any{"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": "support"}},
+				appSpan("d", "w1", "wf", "tracer wrapper", 5, 95),
+				agentSpan("d", "node", "w1", "lookup", 10, 90),
+				appSpan("d", "w2", "node", "retry wrapper", 15, 85),
+				chatSpan("d", "chat", "w2", 20, 30),
+			},
+			want: []string{"GRAPH_START(support T)", "NODE_START:lookup", "LLM_START:lookup", "LLM_END:lookup", "NODE_END:lookup", "GRAPH_END"},
+			ignored: map[string]int64{"unrecognised": 2},
+		},
+		{
+			name:    "a lone model call is a run of its own that ends with it",
+			spans:   []sp{appSpan("e", "app", "", "handler", 0, 50), chatSpan("e", "chat", "app", 10, 20)},
+			want:    []string{"GRAPH_START(chat m T)", "LLM_START", "LLM_END", "GRAPH_END"},
+			ignored: map[string]int64{"unrecognised": 1},
+		},
+		{
+			name: "missing_parent counts a parent that will not come, not one we ignore",
+			spans: []sp{
+				appSpan("f", "app", "", "handler", 0, 100),
+				agentSpan("f", "agent", "app", "planner", 10, 90),
+				chatSpan("f", "c1", "agent", 20, 30),
+				chatSpan("f", "c2", "dropped-by-a-sampler", 40, 50),
+			},
+			want:           []string{"GRAPH_START(planner T)", "LLM_START", "LLM_END", "LLM_START", "LLM_END", "GRAPH_END"},
+			missingParents: 1,
+			ignored:        map[string]int64{"unrecognised": 1},
+		},
+		{
+			name: "a run span whose caller is in another process is the run",
+			spans: func() []sp {
+				a := agentSpan("g", "agent", "remote-caller", "planner", 10, 90)
+				return []sp{a, chatSpan("g", "chat", "agent", 20, 30)}
+			}(),
+			// buildTraces marks no span remote: the agent waits for its
+			// parent (TestRemoteParent covers the flags).
+			want: []string{"GRAPH_START(planner T)", "NODE_START:planner", "LLM_START:planner", "LLM_END:planner", "NODE_END:planner"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := newTestTranslator(t, goldenConfig())
+			res := translateAll(t, tr, buildTraces(c.spans...))
+			ds := decodeAll(t, res.Records)
+			assert.Equal(t, c.want, runSummary(ds, c.spans[0].trace))
+			assert.Equal(t, c.missingParents, res.Stats.BadInput["missing_parent"], "missing_parent: %v", res.Stats.BadInput)
+			for reason, n := range c.ignored {
+				assert.Equal(t, n, res.Stats.SpansIgnored[reason], "ignored %s", reason)
+			}
+			replayStream(t, ds, nil)
+		})
+	}
+}
+
+// TestRemoteParent: a span whose parent is remote (OTLP flags) starts the
+// local trace: an agent there is the run.
+func TestRemoteParent(t *testing.T) {
+	td := buildTraces(agentSpan("r", "agent", "caller", "planner", 10, 90), chatSpan("r", "chat", "agent", 20, 30))
+	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	span.SetFlags(span.Flags() | 0x100 | 0x200)
+	tr := newTestTranslator(t, goldenConfig())
+	ds := decodeAll(t, translateAll(t, tr, td).Records)
+	assert.Equal(t, []string{"GRAPH_START(planner T)", "LLM_START", "LLM_END", "GRAPH_END"}, runSummary(ds, "r"))
+}
+
+// TestRunsOverSeveralRequests: the example traces of "Runs" split over
+// requests, one span each, children first (as batch span processors
+// export) and parents first: each run ends exactly once. (A run whose
+// thread is named by a later span is on two threads, and ends on both:
+// TestSplitRequestsEndRuns.)
+func TestRunsOverSeveralRequests(t *testing.T) {
+	cases := []struct {
+		name  string
+		calls [][]sp
+		want  []string
+	}{
+		{
+			name: "agent under an application span, children first: ends when the application span arrives",
+			calls: [][]sp{
+				{chatSpan("a", "chat", "agent", 20, 30)},
+				{quietAgent("a", "agent", "app", "planner", 10, 90)},
+				{appSpan("a", "app", "", "POST /chat", 0, 100)},
+			},
+			want: []string{"GRAPH_START( T)", "LLM_START", "LLM_END", "NODE_START:planner", "NODE_END:planner", "GRAPH_END"},
+		},
+		{
+			name: "agent under an application span, parents first",
+			calls: [][]sp{
+				{appSpan("a", "app", "", "POST /chat", 0, 100)},
+				{quietAgent("a", "agent", "app", "planner", 10, 90)},
+				{chatSpan("a", "chat", "agent", 20, 30)},
+			},
+			want: []string{"GRAPH_START(planner T)", "GRAPH_END", "LLM_START", "LLM_END"},
+		},
+		{
+			name: "sub-agent, children first: the outer agent takes the run over",
+			calls: [][]sp{
+				{chatSpan("c", "c2", "inner", 30, 40)},
+				{quietAgent("c", "inner", "tool", "researcher", 25, 75)},
+				{toolSpan("c", "tool", "outer", "ask_researcher", 20, 80)},
+				{quietAgent("c", "outer", "", "orchestrator", 0, 100)},
+			},
+			want: []string{"GRAPH_START( T)", "LLM_START", "LLM_END", "NODE_START:researcher", "NODE_END:researcher",
+				"TOOL_START", "TOOL_END", "GRAPH_END"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := newTestTranslator(t, goldenConfig())
+			var ds []decoded
+			var missing int64
+			for _, call := range c.calls {
+				res := translateAll(t, tr, buildTraces(call...))
+				missing += res.Stats.BadInput["missing_parent"]
+				ds = append(ds, decodeAll(t, res.Records)...)
+			}
+			assert.Equal(t, c.want, runSummary(ds, c.calls[0][0].trace))
+			assert.Zero(t, missing, "no parent is missing")
+			replayStream(t, ds, nil)
+		})
+	}
+}
+
+// TestDuplicateSpans: an SDK retrying an export whose answer it missed
+// sends the whole request again: nothing new comes out, and each span is
+// counted as duplicate_span. A request mixing old and new spans yields
+// only the new spans' messages.
+func TestDuplicateSpans(t *testing.T) {
+	td := loadFixture(t, "testdata/spans/strands.json")
+	tr := newTestTranslator(t, goldenConfig())
+	first := translateAll(t, tr, td)
+	require.NotEmpty(t, first.Records)
+	again := translateAll(t, tr, td)
+	assert.Empty(t, again.Records, "a retried request produces nothing")
+	recognised := int64(first.Stats.Spans)
+	for _, n := range first.Stats.SpansIgnored {
+		recognised -= n
+	}
+	assert.Equal(t, recognised, again.Stats.SpansIgnored[ignoreDuplicateSpan])
+
+	// The same span twice within one request: one of it.
+	tr2 := newTestTranslator(t, goldenConfig())
+	spans := []sp{quietAgent("d", "agent", "", "planner", 0, 50), chatSpan("d", "chat", "agent", 10, 20)}
+	res := translateAll(t, tr2, buildTraces(append(spans, spans[1])...))
+	assert.Equal(t, []string{"GRAPH_START(planner T)", "LLM_START", "LLM_END", "GRAPH_END"}, runSummary(decodeAll(t, res.Records), "d"))
+	assert.Equal(t, int64(1), res.Stats.SpansIgnored[ignoreDuplicateSpan])
+
+	// Old and new spans: only the new one's messages (a late span of the
+	// ended run: no second GRAPH_START).
+	tr3 := newTestTranslator(t, goldenConfig())
+	translateAll(t, tr3, buildTraces(spans...))
+	res = translateAll(t, tr3, buildTraces(spans[0], spans[1], chatSpan("d", "chat2", "agent", 30, 40)))
+	assert.Equal(t, []string{"LLM_START", "LLM_END"}, runSummary(decodeAll(t, res.Records), "d"))
+	assert.Equal(t, int64(2), res.Stats.SpansIgnored[ignoreDuplicateSpan])
+}
