@@ -30,6 +30,8 @@ type emitter struct {
 	// found collects the bad input met while emitting; Translate accounts
 	// for it.
 	found *issues
+	// now is the call's time (unix nanos), for the run timeout.
+	now int64
 }
 
 // callArena lends one Translate call's emitters the protobuf structs of the
@@ -126,16 +128,24 @@ func (a *callArena) span(src *spanInfo) *spanCache {
 }
 
 // thread emits every run of the thread, runs by first start time.
+// Runs quiet for longer than the run timeout end first.
 func (e *emitter) thread(tw *threadWork) {
 	e.key = []byte(tw.id)
+	e.expire()
 	for _, rw := range tw.runs {
 		e.run(rw)
 	}
+	e.s.noteOpenRuns()
 }
 
 // run emits one run's part of this call (SPEC §4.4).
 func (e *emitter) run(rw *runWork) {
 	rs := e.s.runs.get(rw.runID)
+	if rs.timedOut {
+		e.dropLate(rw)
+		return
+	}
+	rs.lastSeen = e.now
 	for _, m := range rw.routers {
 		rs.addRouter(m)
 	}
@@ -187,6 +197,7 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	if rw.own != nil {
 		src = rw.own
 	}
+	rs.origin = e.origin(src)
 	ab := e.attrs(6)
 	ab.str("graph_name", rw.graphName)
 	ab.str("run_id", rw.runID)
@@ -780,12 +791,7 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 		return false
 	}
 	e.s.commitSequence(e.t.clock)
-	topic := e.t.cfg.Topic
-	if e.t.cfg.ResolveTopic != nil {
-		if tp := e.t.cfg.ResolveTopic(e.ctx, src.resource); tp != "" {
-			topic = tp
-		}
-	}
+	topic := e.topic(src)
 	if value == nil {
 		e.res.pending = append(e.res.pending, pendingValue{record: len(e.res.Records), v: v})
 	}
@@ -854,6 +860,21 @@ func (e *emitter) headers(src *spanInfo) []Header {
 	hs = hs[:len(hs):len(hs)] // shared by records: an append must copy
 	c.headers = hs
 	return hs
+}
+
+// topic: ResolveTopic's choice for the span (its resource, the request's
+// client metadata) else the configured topic; a message sent without a
+// span (run timeout) goes where its run went.
+func (e *emitter) topic(src *spanInfo) string {
+	if src.topic != "" {
+		return src.topic
+	}
+	if e.t.cfg.ResolveTopic != nil {
+		if tp := e.t.cfg.ResolveTopic(e.ctx, src.resource); tp != "" {
+			return tp
+		}
+	}
+	return e.t.cfg.Topic
 }
 
 // tenant: the TenantAttribute resource attribute overrides TenantID.

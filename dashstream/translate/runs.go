@@ -172,6 +172,18 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 	defer delete(r.busy, si)
 	w := r.placeOf(si)
 	var run *callRun
+	if tr := r.mem.traces[si.traceID]; tr != nil && tr.expired != "" && slices.Contains(tr.expiredWaits, si.spanID) {
+		// Awaited by a run the run timeout ended: late for it (its
+		// spans are dropped, emit.go), and so are its children.
+		if si.role == roleGraph && !r.nest(si) {
+			r.of[si] = nil
+			return nil
+		}
+		run = r.remembered(si.traceID, tr.expired)
+		run.members = append(run.members, si)
+		r.of[si] = run
+		return run
+	}
 	switch {
 	case w.kind == placeRun:
 		if si.role == roleGraph && !r.nest(si) {

@@ -128,7 +128,7 @@ func TestRunRules(t *testing.T) {
 				appSpan("d", "w2", "node", "retry wrapper", 15, 85),
 				chatSpan("d", "chat", "w2", 20, 30),
 			},
-			want: []string{"GRAPH_START(support T)", "NODE_START:lookup", "LLM_START:lookup", "LLM_END:lookup", "NODE_END:lookup", "GRAPH_END"},
+			want:    []string{"GRAPH_START(support T)", "NODE_START:lookup", "LLM_START:lookup", "LLM_END:lookup", "NODE_END:lookup", "GRAPH_END"},
 			ignored: map[string]int64{"unrecognised": 2},
 		},
 		{

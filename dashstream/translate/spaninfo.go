@@ -126,6 +126,9 @@ type spanInfo struct {
 	// closer: a copy of a span that only ends its run on another thread
 	// (assemble.go, endElsewhere); nothing when that run has ended.
 	closer bool
+	// topic: where the span's messages go, when already decided (a
+	// message of the run timeout, which has no span).
+	topic string
 	// run is the id of the run the engine placed the span in.
 	run string
 

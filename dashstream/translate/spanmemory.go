@@ -63,6 +63,10 @@ type traceRuns struct {
 	// roots are the runs whose own span arrived: a span whose parent never
 	// arrives joins the one whose time it lies in.
 	roots []rootMemo
+	// expired: the last provisional run the run timeout ended, and the
+	// parents it waited for (their spans are late for it).
+	expired      string
+	expiredWaits []pcommon.SpanID
 	// threads: the thread each run started on (a few runs a trace).
 	threads map[string]string
 }
@@ -201,4 +205,21 @@ func (m *spanMemory) ended(k runKey) bool {
 		}
 	}
 	return false
+}
+
+// expireRun forgets the trace's provisional run when it is run (ended by
+// the run timeout) and returns the parents it still waited for: they never
+// came.
+func (m *spanMemory) expireRun(trace pcommon.TraceID, run string) []pcommon.SpanID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tr := m.traces[trace]
+	if tr == nil || tr.open != run {
+		return nil
+	}
+	waits := tr.waits
+	// Its awaited spans, should they come, belong to the ended run.
+	tr.expired, tr.expiredWaits = run, waits
+	tr.open, tr.openStart, tr.waits, tr.top = "", 0, nil, nil
+	return waits
 }

@@ -198,8 +198,9 @@ func (t *Translator) Translate(ctx context.Context, td ptrace.Traces) (*Result, 
 	res.sessions = t.sessions.acquire(ids)
 	// 3. emit each thread's messages in order (emit.go).
 	ar := newCallArena(len(c.spans))
+	now := t.now().UnixNano()
 	for i, id := range ids {
-		e := emitter{t: t, ctx: ctx, s: res.sessions[i], res: res, ar: ar, found: &found}
+		e := emitter{t: t, ctx: ctx, s: res.sessions[i], res: res, ar: ar, found: &found, now: now}
 		e.thread(work[id])
 	}
 	res.finish(t.enc)
