@@ -265,7 +265,10 @@ func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 		e.snapshot(g.finalState, g.endNanos, g, rw.runID, "", "")
 	}
 	dur := durationMicros(g)
-	ab := e.attrs(3)
+	ab := e.attrs(4)
+	// The run it ends: runs of a thread may interleave (one waiting for
+	// its own span while the next starts), so consumers match ends by it.
+	ab.str("run_id", rw.runID)
 	if g.failed {
 		ab.str("error", nonEmpty(g.errorMessage, "error"))
 		ab.str("exception_type", g.exceptionType)
