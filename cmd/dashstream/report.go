@@ -47,11 +47,11 @@ type report struct {
 	Strict        bool
 	// OpenRuns: runs that started and never ended, oldest first, with
 	// their age at Now; with --strict, one older than MaxOpenAge fails.
-	OpenRuns   []openRun
-	Now        time.Time
-	MaxOpenAge time.Duration
-	TimedOut      bool
-	Interrupted   bool
+	OpenRuns    []openRun
+	Now         time.Time
+	MaxOpenAge  time.Duration
+	TimedOut    bool
+	Interrupted bool
 }
 
 // ok is the verdict: no problems, every expectation met, and (with

@@ -50,20 +50,20 @@ type liveModel struct {
 
 // liveThread is one thread of the view.
 type liveThread struct {
-	ID        string `json:"id"`
-	Graph     string `json:"graph"`
-	Status    string `json:"status"` // running, open, completed, error
-	Running   string `json:"running,omitempty"`
+	ID      string `json:"id"`
+	Graph   string `json:"graph"`
+	Status  string `json:"status"` // running, open, completed, error
+	Running string `json:"running,omitempty"`
 	// RunStartUs: when the thread's last run started; OpenForUs: how long
 	// ago, when the run is open (started, not ended, quiet).
-	RunStartUs int64 `json:"run_start_us,omitempty"`
-	OpenForUs  int64 `json:"open_for_us,omitempty"`
-	Runs      int    `json:"runs"`
-	Messages  int    `json:"messages"`
-	Problems  int    `json:"problems"`
-	LastSeq   uint64 `json:"last_sequence"`
-	UpdatedUs int64  `json:"updated_us"`
-	Version   uint64 `json:"version"`
+	RunStartUs int64  `json:"run_start_us,omitempty"`
+	OpenForUs  int64  `json:"open_for_us,omitempty"`
+	Runs       int    `json:"runs"`
+	Messages   int    `json:"messages"`
+	Problems   int    `json:"problems"`
+	LastSeq    uint64 `json:"last_sequence"`
+	UpdatedUs  int64  `json:"updated_us"`
+	Version    uint64 `json:"version"`
 
 	schema   *liveSchema
 	nodes    map[string]*liveNode
