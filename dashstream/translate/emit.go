@@ -274,11 +274,13 @@ func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 		ab.str("exception_type", g.exceptionType)
 		e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", g.endNanos, g, &ab, dur, "")
 		e.restState()
+		rs.origin = nil
 		return
 	}
 	ab.float("duration_us", float64(dur))
 	e.event(pb.EventType_EVENT_TYPE_GRAPH_END, "", g.endNanos, g, &ab, dur, "")
 	e.restState()
+	rs.origin = nil // only the run timeout needs it
 }
 
 // group emits one step's node executions: edges from the previous step,

@@ -89,6 +89,7 @@ func (e *emitter) timeOut(runID string, rs *runState, timeout time.Duration) {
 	ab.str("run_id", runID)
 	e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", uint64(e.now), src, &ab, 0, "")
 	e.restState()
+	rs.origin = nil
 	e.res.Stats.RunsTimedOut++
 	for range e.t.spans.expireRun(o.trace, runID) {
 		e.found.add("missing_parent", src)
