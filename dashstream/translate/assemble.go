@@ -299,18 +299,14 @@ func (t *Translator) endElsewhere(rw *runWork, home string, threads map[string]*
 // dropDuplicates removes the spans seen before, in this call or an earlier
 // one still in the span memory (an SDK retrying an export whose answer it
 // missed sends the same spans again): they produce nothing new, and are
-// counted as ignored, reason duplicate_span. spans and ignored are in
-// canonical order.
-// The span memory is locked by the caller.
-func (t *Translator) dropDuplicates(spans, ignored []*spanInfo, st *Stats) []*spanInfo {
-	seen := make(map[spanKey]struct{}, len(spans))
-	for _, si := range ignored {
-		seen[spanKey{si.traceID, si.spanID}] = struct{}{}
-	}
+// counted as ignored, reason duplicate_span. spans are in canonical order;
+// index (the call's ignored spans) gets the spans kept. The span memory is
+// locked by the caller.
+func (t *Translator) dropDuplicates(spans []*spanInfo, index map[spanKey]*spanInfo, st *Stats) []*spanInfo {
 	out := spans[:0]
 	for _, si := range spans {
 		k := spanKey{si.traceID, si.spanID}
-		_, dup := seen[k]
+		_, dup := index[k]
 		if !dup {
 			m, ok := t.spans.lookup(k)
 			dup = ok && m.seen
@@ -319,7 +315,7 @@ func (t *Translator) dropDuplicates(spans, ignored []*spanInfo, st *Stats) []*sp
 			st.SpansIgnored[ignoreDuplicateSpan]++
 			continue
 		}
-		seen[k] = struct{}{}
+		index[k] = si
 		out = append(out, si)
 	}
 	return out

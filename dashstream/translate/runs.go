@@ -87,9 +87,9 @@ type resolver struct {
 	mem    *spanMemory
 	facts  map[pcommon.TraceID]traceFacts
 	index  map[spanKey]*spanInfo
-	placed map[*spanInfo]place    // where a span sits (memo)
-	of     map[*spanInfo]*callRun // the run of a recognised span
 	busy   map[*spanInfo]bool     // cycle guard
+	// resolved: the recognised spans given a run (in spanInfo.res).
+	resolved []*spanInfo
 	byID   map[string]*callRun
 	runs   []*callRun // roots, remembered and provisional runs, in order made
 	pend   []*callRun
@@ -116,8 +116,6 @@ func (t *Translator) resolveRuns(spans, ignored []*spanInfo, facts map[pcommon.T
 		mem:           t.spans,
 		facts:         facts,
 		index:         make(map[spanKey]*spanInfo, len(spans)+len(ignored)),
-		placed:        make(map[*spanInfo]place, len(spans)+len(ignored)),
-		of:            make(map[*spanInfo]*callRun, len(spans)),
 		busy:          make(map[*spanInfo]bool),
 		byID:          make(map[string]*callRun),
 		prov:          make(map[pcommon.TraceID]*callRun),
@@ -126,13 +124,10 @@ func (t *Translator) resolveRuns(spans, ignored []*spanInfo, facts map[pcommon.T
 	}
 	r.mem.mu.Lock()
 	defer r.mem.mu.Unlock()
-	spans = t.dropDuplicates(spans, ignored, st)
 	for _, si := range ignored {
 		r.index[spanKey{si.traceID, si.spanID}] = si
 	}
-	for _, si := range spans {
-		r.index[spanKey{si.traceID, si.spanID}] = si
-	}
+	spans = t.dropDuplicates(spans, r.index, st)
 	for _, si := range spans {
 		r.resolve(si)
 	}
@@ -142,7 +137,7 @@ func (t *Translator) resolveRuns(spans, ignored []*spanInfo, facts map[pcommon.T
 	r.countUnmet()
 	out := spans[:0]
 	for _, si := range spans {
-		run := r.of[si]
+		run := si.res.run
 		if run == nil {
 			continue
 		}
@@ -160,8 +155,8 @@ func (t *Translator) resolveRuns(spans, ignored []*spanInfo, facts map[pcommon.T
 // resolve returns the run of recognised span si (nil when si turned out to
 // be plumbing inside a run, now ignored).
 func (r *resolver) resolve(si *spanInfo) *callRun {
-	if run, ok := r.of[si]; ok {
-		return run
+	if si.res.resolved {
+		return si.res.run
 	}
 	if r.busy[si] {
 		// A cycle of parent links: treat the span as one whose parent is
@@ -176,18 +171,18 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 		// Awaited by a run the run timeout ended: late for it (its
 		// spans are dropped, emit.go), and so are its children.
 		if si.role == roleGraph && !r.nest(si) {
-			r.of[si] = nil
+			r.setRun(si, nil)
 			return nil
 		}
 		run = r.remembered(si.traceID, tr.expired)
 		run.members = append(run.members, si)
-		r.of[si] = run
+		r.setRun(si, run)
 		return run
 	}
 	switch {
 	case w.kind == placeRun:
 		if si.role == roleGraph && !r.nest(si) {
-			r.of[si] = nil
+			r.setRun(si, nil)
 			return nil
 		}
 		run = w.run
@@ -203,7 +198,7 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 		// outermost), or by the run timeout.
 		name := si.graphName
 		if !r.nest(si) {
-			r.of[si] = nil
+			r.setRun(si, nil)
 			return nil
 		}
 		si.graphName = name
@@ -216,7 +211,7 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 		// A weak run span whose parent is not known: plumbing, as it
 		// would be inside a run.
 		r.ignore(si)
-		r.of[si] = nil
+		r.setRun(si, nil)
 		return nil
 	case si.runID != "":
 		run = r.remembered(si.traceID, si.runID)
@@ -233,8 +228,17 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 		r.pend = append(r.pend, run)
 	}
 	run.members = append(run.members, si)
-	r.of[si] = run
+	r.setRun(si, run)
 	return run
+}
+
+// setRun records the run of a recognised span (nil: it turned out to be
+// plumbing, now ignored).
+func (r *resolver) setRun(si *spanInfo, run *callRun) {
+	si.res.run, si.res.resolved = run, true
+	if run != nil {
+		r.resolved = append(r.resolved, si)
+	}
 }
 
 // nest turns a graph span inside a run into what it is there: a node, or
@@ -284,11 +288,11 @@ func (r *resolver) remembered(trace pcommon.TraceID, id string) *callRun {
 // placeOf returns where si sits: under its nearest recognised ancestor's
 // run, outside any run, or below a parent not known.
 func (r *resolver) placeOf(si *spanInfo) place {
-	if p, ok := r.placed[si]; ok {
-		return p
+	if si.res.placeSet {
+		return si.res.place
 	}
 	p := r.parentPlace(si)
-	r.placed[si] = p
+	si.res.place, si.res.placeSet = p, true
 	return p
 }
 
@@ -437,7 +441,7 @@ func (r *resolver) closeByIgnored(ignored []*spanInfo) {
 // it ends last, so the parent will not come.
 func (r *resolver) countUnmet() {
 	for _, si := range r.unmet {
-		run := r.of[si].final()
+		run := si.res.run.final()
 		ended := run.root != nil
 		if !ended {
 			if tr := r.mem.traces[si.traceID]; tr != nil {
@@ -533,7 +537,7 @@ func (r *resolver) name() {
 		}
 	}
 	for _, si := range r.tops {
-		run := r.of[si].final()
+		run := si.res.run.final()
 		if !run.provisional {
 			continue
 		}
@@ -583,8 +587,8 @@ func (r *resolver) takesOver(run *callRun, tr *traceRuns) bool {
 // members returns every span of the call in run.
 func (r *resolver) members(run *callRun) []*spanInfo {
 	var out []*spanInfo
-	for si, of := range r.of {
-		if of != nil && of.final() == run {
+	for _, si := range r.resolved {
+		if of := si.res.run; of != nil && of.final() == run {
 			out = append(out, si)
 		}
 	}

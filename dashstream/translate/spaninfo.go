@@ -129,6 +129,9 @@ type spanInfo struct {
 	// topic: where the span's messages go, when already decided (a
 	// message of the run timeout, which has no span).
 	topic string
+	// res is the engine's working memory while placing the span in a run
+	// (runs.go).
+	res resolution
 	// run is the id of the run the engine placed the span in.
 	run string
 
@@ -138,6 +141,14 @@ type spanInfo struct {
 	// snapshot: on a thread's second invocation the state also holds the
 	// earlier history. The engine may use it only as a hint.
 	invocationInput string
+}
+
+// resolution is where runs.go has placed a span so far.
+type resolution struct {
+	run      *callRun // its run (recognised spans)
+	resolved bool     // run is decided (nil: ignored after all)
+	place    place    // where it sits, seen from its parent
+	placeSet bool
 }
 
 // nestedAs is what a graph span inside another run becomes.
