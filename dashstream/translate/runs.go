@@ -84,17 +84,17 @@ func (r *callRun) final() *callRun {
 // resolver places the spans of one call in runs. It runs with the span
 // memory locked, and leaves in it what later calls need.
 type resolver struct {
-	mem    *spanMemory
-	facts  map[pcommon.TraceID]traceFacts
-	index  map[spanKey]*spanInfo
-	busy   map[*spanInfo]bool     // cycle guard
+	mem   *spanMemory
+	facts map[pcommon.TraceID]traceFacts
+	index map[spanKey]*spanInfo
+	busy  map[*spanInfo]bool // cycle guard
 	// resolved: the recognised spans given a run (in spanInfo.res).
 	resolved []*spanInfo
-	byID   map[string]*callRun
-	runs   []*callRun // roots, remembered and provisional runs, in order made
-	pend   []*callRun
-	prov   map[pcommon.TraceID]*callRun
-	found  *issues
+	byID     map[string]*callRun
+	runs     []*callRun // roots, remembered and provisional runs, in order made
+	pend     []*callRun
+	prov     map[pcommon.TraceID]*callRun
+	found    *issues
 	// tops: agents whose parent is not known, made nodes of their trace's
 	// provisional run (the outermost such span may be the run's own).
 	tops []*spanInfo
