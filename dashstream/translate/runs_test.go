@@ -1,8 +1,14 @@
 package translate
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -317,4 +323,71 @@ func TestRealTraceSeveralAgentRuns(t *testing.T) {
 	assert.Equal(t, 3, ends)
 	assert.Zero(t, res.Stats.BadInput["missing_parent"], "the program's span and the tool wrappers are ignored, not missing")
 	replayStream(t, ds, nil)
+}
+
+// TestConcurrentRetriesTranslatedOnce: the same requests sent by several
+// goroutines at once (SDK retries racing the original), with the run
+// timeout sweeping meanwhile: each span is translated exactly once (the
+// span memory decides duplicates atomically). Run with -race.
+func TestConcurrentRetriesTranslatedOnce(t *testing.T) {
+	cfg := goldenConfig()
+	cfg.RunTimeout = time.Nanosecond // the sweep ends open runs as it goes
+	tr := newTestTranslator(t, cfg)
+	const traces, senders = 24, 4
+	reqs := make([]ptrace.Traces, traces)
+	for i := range reqs {
+		id := fmt.Sprintf("c%d", i)
+		reqs[i] = buildTraces(appSpan(id, "app", "", "handler", 0, 100), agentSpan(id, "agent", "app", "planner", 10, 90),
+			chatSpan(id, "chat", "agent", 20, 30), toolSpan(id, "tool", "agent", "search", 40, 50))
+	}
+	var (
+		mu      sync.Mutex
+		recs    []Record
+		dups    int64
+		wg      sync.WaitGroup
+		sweeper = make(chan struct{})
+	)
+	go func() {
+		defer close(sweeper)
+		for i := 0; i < 50; i++ {
+			if res := tr.ExpireRuns(context.Background()); res != nil {
+				mu.Lock()
+				recs = append(recs, res.Records...)
+				mu.Unlock()
+				res.Release()
+			}
+		}
+	}()
+	for s := 0; s < senders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range reqs {
+				res, err := tr.Translate(context.Background(), reqs[(i+s*7)%traces])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				recs = append(recs, res.Records...)
+				dups += res.Stats.SpansIgnored[ignoreDuplicateSpan]
+				mu.Unlock()
+				res.Release()
+			}
+		}()
+	}
+	wg.Wait()
+	<-sweeper
+	assert.Equal(t, int64(traces*3*(senders-1)), dups, "every copy but one is a duplicate")
+	starts, llm := 0, 0
+	for _, d := range decodeAll(t, recs) {
+		switch d.msg.GetEvent().GetEventType() {
+		case pb.EventType_EVENT_TYPE_GRAPH_START:
+			starts++
+		case pb.EventType_EVENT_TYPE_LLM_START:
+			llm++
+		}
+	}
+	assert.Equal(t, traces, starts, "one run per trace")
+	assert.Equal(t, traces, llm, "each model call once")
 }
