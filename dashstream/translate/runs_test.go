@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/stretchr/testify/assert"
@@ -390,4 +391,41 @@ func TestConcurrentRetriesTranslatedOnce(t *testing.T) {
 	}
 	assert.Equal(t, traces, starts, "one run per trace")
 	assert.Equal(t, traces, llm, "each model call once")
+}
+
+// TestAgentUnderApplicationSpanFixture: the Strands capture
+// (testdata/spans/strands.json, two turns of one conversation), each
+// turn's agent span put under an application span as Strands Python
+// programs run it (an HTTP handler or a tracer SDK's root span around the
+// agent call): every turn is a run named after the agent that ends, with
+// the same records as with the agent at the root, and no missing parent.
+func TestAgentUnderApplicationSpanFixture(t *testing.T) {
+	plain := loadFixture(t, "testdata/spans/strands.json")
+	wrapped := loadFixture(t, "testdata/spans/strands.json")
+	agents := 0
+	for _, ref := range spanRefs(wrapped) {
+		if ref.sp.ParentSpanID().IsEmpty() && strings.HasPrefix(ref.sp.Name(), "invoke_agent") {
+			app := ref.ss.Spans().AppendEmpty()
+			app.SetTraceID(ref.sp.TraceID())
+			app.SetSpanID(pcommon.SpanID{0xa9, 0x9, byte(agents)})
+			app.SetName("POST /chat")
+			app.SetStartTimestamp(ref.sp.StartTimestamp() - 1000)
+			app.SetEndTimestamp(ref.sp.EndTimestamp() + 1000)
+			ref.sp.SetParentSpanID(app.SpanID())
+			agents++
+		}
+	}
+	require.Equal(t, 2, agents)
+	want := translateAll(t, newSeededTranslator(t, goldenConfig()), plain)
+	got := translateAll(t, newSeededTranslator(t, goldenConfig()), wrapped)
+	assert.Equal(t, recordsDump(want.Records), recordsDump(got.Records), "the application span changes nothing")
+	assert.Zero(t, got.Stats.BadInput["missing_parent"])
+	assert.Equal(t, int64(agents), got.Stats.SpansIgnored["unrecognised"])
+	var runs []string
+	for _, s := range runSummary(decodeAll(t, got.Records), "") {
+		if strings.HasPrefix(s, "GRAPH_") {
+			runs = append(runs, strings.SplitN(s, " ", 2)[0])
+		}
+	}
+	assert.Equal(t, []string{"GRAPH_START(trip_planner", "GRAPH_END", "GRAPH_START(trip_planner", "GRAPH_END"}, runs)
 }
