@@ -1,0 +1,239 @@
+package translate
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
+)
+
+// The corpus (testdata/corpus, see its README) holds real traces of agent
+// frameworks converted from Langfuse's published exports. TestCorpusGolden
+// keeps their streams; TestCorpusScore measures them against what each
+// trace holds. Regenerate both after a change of the translation:
+//
+//	go test ./dashstream/translate/ -run 'TestCorpus' -update
+
+// corpusExpect is what a user of the framework expects from its trace,
+// read off the trace itself: runs, nodes (agents, steps, cycles, tasks,
+// graph nodes), model calls, tool calls, whether a state (graph state or
+// conversation) exists, and the thread the trace names ("" = none).
+// Controls are traces of a lone model call outside any agent: no run may
+// be invented for them.
+type corpusExpect struct {
+	framework string
+	runs      int
+	nodes     int
+	llm       int
+	tools     int
+	state     bool
+	thread    string
+	control   bool
+}
+
+var corpusExpects = map[string]corpusExpect{
+	"agno-2025-06-11":                     {framework: "Agno (OpenInference)", runs: 1, llm: 2, tools: 1, state: true, thread: "35cc6c90-b657-4819-b66c-c931c03ad569"},
+	"autogen-2025-06-06":                  {framework: "AutoGen (Langfuse SDK)", llm: 1, control: true},
+	"beeai-2025-08-01":                    {framework: "BeeAI (OpenInference)", runs: 1, nodes: 3, llm: 3, tools: 1, state: true},
+	"claude-agent-2025-12-22":             {framework: "Claude Agent SDK (LangSmith OTel)", runs: 1, llm: 4, tools: 2, state: true, thread: "6fb9b4b8-dd4d-4d41-8d4f-c0c0799a6559"},
+	"crewai-2025-07-11":                   {framework: "CrewAI (OpenInference)", runs: 1, nodes: 1, llm: 1, state: true},
+	"csharp-agent-with-gemini-2026-03-09": {framework: "C# agent, Microsoft.Extensions.AI", runs: 1, nodes: 2, llm: 3, tools: 2, state: true, thread: "9714061f-20c0-4d98-9220-1dc7df15c3c2"},
+	"google-adk-2025-08-28":               {framework: "Google ADK Python (OpenInference)", runs: 1, nodes: 1, llm: 2, tools: 1, state: true, thread: "demo-session"},
+	"google-gemini-2025-08-01":            {framework: "Google GenAI (OpenInference)", llm: 1, control: true},
+	"koog-2025-08-26":                     {framework: "Koog (Kotlin)", runs: 1, nodes: 3, llm: 2, tools: 2, state: true, thread: "6f8d2449-33ed-4c7c-82e7-5410e34ee4e6"},
+	"langgraph-js-2025-10-30":             {framework: "LangGraph.js (Langfuse SDK 4.3)", runs: 1, nodes: 3, llm: 2, tools: 1, state: true},
+	"langgraph-python-2025-08-22":         {framework: "LangGraph Python (Langfuse SDK 3.3)", runs: 1, nodes: 3, llm: 2, tools: 1, state: true, thread: "demo-thread-1"},
+	"llamaindex-2025-06-05":               {framework: "LlamaIndex (OpenInference)", llm: 1, control: true},
+	"microsoft-agent-2025-12-17":          {framework: "Microsoft Agent Framework", runs: 1, llm: 2, tools: 1, state: true, thread: "resp_0e32bda5b6259ecd00694279e271348194a818447145cd1763"},
+	"openai-agents-2025-09-30":            {framework: "OpenAI Agents (OpenInference)", runs: 1, nodes: 1, llm: 2, tools: 1, state: true},
+	"pydantic-ai-2025-06-06":              {framework: "Pydantic AI 0.2", runs: 1, llm: 1, state: true, thread: "session_abc"},
+	"pydantic-ai-tools-2025-06-06":        {framework: "Pydantic AI 0.2 (second export)", runs: 1, llm: 1, state: true, thread: "session_abc"},
+	"pydantic-ai-tools-2025-12-04":        {framework: "Pydantic AI 1.26 (three agent runs)", runs: 3, llm: 4, tools: 3, state: true},
+	"pydantic-ai-with-gemini-2025-12-24":  {framework: "Pydantic AI 1.11, Gemini", llm: 1, control: true},
+	"vercel-aisdk-2025-11-17":             {framework: "Vercel AI SDK 5", runs: 1, llm: 1, tools: 1, state: true},
+	"vertex-ai-2025-08-01":                {framework: "Vertex AI (OpenInference)", llm: 1, control: true},
+}
+
+func corpusFiles(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "corpus", "*.otlp.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus fixtures (%v)", err)
+	}
+	return files
+}
+
+func corpusName(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), ".otlp.json")
+}
+
+// TestCorpusGolden translates every corpus trace in one call; the stream
+// must replay cleanly and equal testdata/corpus/golden/<name>.json.
+func TestCorpusGolden(t *testing.T) {
+	for _, path := range corpusFiles(t) {
+		name := corpusName(path)
+		t.Run(name, func(t *testing.T) {
+			tr := newTestTranslator(t, goldenConfig())
+			res := translateAll(t, tr, loadFixture(t, path))
+			replayStream(t, decodeAll(t, res.Records), nil)
+			got := readableStream(t, res.Records)
+			gpath := filepath.Join("testdata", "corpus", "golden", name+".json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(gpath), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(gpath, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(gpath)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestCorpus -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from the translation of %s (run with -update and review the diff):\n%s",
+					gpath, path, firstDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+// corpusScore is what came out of one trace.
+type corpusScore struct {
+	name              string
+	exp               corpusExpect
+	started, ended    int
+	nodes             int
+	llm, llmInNode    int
+	tools, toolInNode int
+	states            int
+	threads           []string
+}
+
+func scoreCorpusFile(t testing.TB, path string) corpusScore {
+	t.Helper()
+	name := corpusName(path)
+	exp, ok := corpusExpects[name]
+	if !ok {
+		t.Fatalf("%s: no expectation in corpusExpects", name)
+	}
+	tr := newTestTranslator(t, goldenConfig())
+	res := translateAll(t, tr, loadFixture(t, path))
+	s := corpusScore{name: name, exp: exp}
+	threads := map[string]bool{}
+	for _, d := range decodeAll(t, res.Records) {
+		threads[d.rec.ThreadID] = true
+		switch m := d.msg.GetMessage().(type) {
+		case *pb.DashStreamMessage_StateDiff:
+			s.states++
+		case *pb.DashStreamMessage_Event:
+			ev := m.Event
+			inNode := ev.GetNodeId() != ""
+			switch ev.GetEventType() {
+			case pb.EventType_EVENT_TYPE_GRAPH_START:
+				s.started++
+				if _, ok := ev.GetAttributes()["initial_state_json"]; ok {
+					s.states++
+				}
+			case pb.EventType_EVENT_TYPE_GRAPH_END, pb.EventType_EVENT_TYPE_GRAPH_ERROR:
+				s.ended++
+			case pb.EventType_EVENT_TYPE_NODE_START:
+				s.nodes++
+			case pb.EventType_EVENT_TYPE_LLM_START:
+				s.llm++
+				if inNode {
+					s.llmInNode++
+				}
+			case pb.EventType_EVENT_TYPE_TOOL_START:
+				s.tools++
+				if inNode {
+					s.toolInNode++
+				}
+			}
+		}
+	}
+	for th := range threads {
+		s.threads = append(s.threads, th)
+	}
+	sort.Strings(s.threads)
+	return s
+}
+
+// cells renders one row: what came out / what the trace holds.
+func (s corpusScore) cells() []string {
+	e := s.exp
+	frac := func(got, want int) string {
+		if want == 0 {
+			if got == 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%d (none expected)", got)
+		}
+		mark := ""
+		if got == want {
+			mark = " ✓"
+		}
+		return fmt.Sprintf("%d/%d%s", got, want, mark)
+	}
+	runs := frac(min(s.started, s.ended), e.runs)
+	if open := s.started - s.ended; open > 0 {
+		runs += fmt.Sprintf(", %d open", open)
+	}
+	if e.control {
+		runs = "control: no run ✓"
+		if s.started > 0 {
+			runs = fmt.Sprintf("control: %d run(s) invented", s.started)
+		}
+	}
+	calls := frac(s.llm, e.llm)
+	tools := frac(s.tools, e.tools)
+	if e.nodes > 0 {
+		calls = frac(s.llmInNode, e.llm) + " in nodes"
+		tools = frac(s.toolInNode, e.tools) + " in nodes"
+		if e.tools == 0 {
+			tools = frac(s.tools, 0)
+		}
+	}
+	state := "—"
+	switch {
+	case e.state && s.states > 0:
+		state = fmt.Sprintf("yes (%d) ✓", s.states)
+	case e.state:
+		state = "no"
+	case s.states > 0:
+		state = fmt.Sprintf("%d (none expected)", s.states)
+	}
+	thread := "—"
+	if e.thread != "" {
+		thread = "trace id"
+		for _, th := range s.threads {
+			if th == e.thread {
+				thread = "named ✓"
+			}
+		}
+	}
+	return []string{e.framework, runs, frac(s.nodes, e.nodes), calls, tools, state, thread}
+}
+
+// corpusTable is the markdown table of the whole corpus.
+func corpusTable(t testing.TB) string {
+	var b strings.Builder
+	b.WriteString("| trace (tracer) | runs that start and end | nodes | model calls | tool calls | state | thread |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	for _, path := range corpusFiles(t) {
+		s := scoreCorpusFile(t, path)
+		fmt.Fprintf(&b, "| `%s`: %s |\n", s.name, strings.Join(s.cells(), " | "))
+	}
+	return b.String()
+}
+
+// TestCorpusScore prints the per-framework table (go test -run
+// TestCorpusScore -v).
+func TestCorpusScore(t *testing.T) {
+	t.Log("\n" + corpusTable(t))
+}
