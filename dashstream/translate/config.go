@@ -50,7 +50,7 @@ func DefaultConfig() Config {
 	return Config{
 		Conventions: []string{
 			ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry,
-			ConventionGenAI, ConventionDashFlow,
+			ConventionLangfuse, ConventionGenAI, ConventionDashFlow,
 		},
 		CheckpointInterval: DefaultCheckpointInterval,
 		StateMaxBytes:      DefaultStateMaxBytes,
@@ -148,5 +148,5 @@ func isKnownConvention(name string) bool {
 }
 
 func knownConventions() []string {
-	return []string{ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionGenAI, ConventionDashFlow}
+	return []string{ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionLangfuse, ConventionGenAI, ConventionDashFlow}
 }

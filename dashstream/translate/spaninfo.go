@@ -106,6 +106,14 @@ type spanInfo struct {
 	// start and end, wherever the call lands (also without its node).
 	conversation bool
 
+	// agent marks an agent invocation (an agent run, a crew, an agent's
+	// task): a node when it runs inside a recognised graph or agent, the
+	// run itself when nothing recognised encloses it. Classifiers make a
+	// trace-root agent roleGraph and a nested one roleNode; the flag lets
+	// run assembly promote a nested one whose ancestors are all
+	// unrecognised (application spans, tracer SDK wrappers).
+	agent bool
+
 	// invocationInput is the raw JSON object a graph invocation was called
 	// with (OpenInference/OpenLLMetry graph span input, LangGraph __start__
 	// input). It is the new input of this invocation only, NOT a state
