@@ -41,6 +41,9 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 	if adk && classifyADK(res, span, op, out) {
 		return true
 	}
+	if classifyGenAIFrameworks(res, scope, span, op, out) {
+		return true
+	}
 	if op == "" && span.Name() == strandsCycleSpan && isStrandsScope(scope) {
 		fillCommon(res, span, ConventionGenAI, out)
 		fillOutcome(span, out)
@@ -123,7 +126,10 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		out.role = roleLLM
 		genAILLM(attrs, out)
 		spanConversationStates(span, out)
-		out.conversation = out.stateBefore != "" && isAgentRuntimeScope(scope)
+		// Every model call carrying messages carries its agent's
+		// conversation; inside a LangGraph graph the graph's state is the
+		// state, and a provider client's call only lends its messages.
+		out.conversation = out.stateBefore != "" && !langGraphTagged(attrs) && !isClientInstrumentation(scope)
 	default:
 		out.role = roleOther
 		out.ignoreReason = "gen_ai_" + sanitizeReason(op)
