@@ -81,6 +81,9 @@ func classifyGenAIFrameworks(res pcommon.Resource, scope pcommon.Instrumentation
 		fillOutcome(span, out)
 		out.threadID = attrStr(attrs, genAIKeyConversationID)
 	}
+	if classifyMastraWorkflow(res, scope, span, op, out) {
+		return true
+	}
 	switch {
 	case op == "" && strings.EqualFold(sc, aiSDKScope):
 		return classifyAISDK(res, span, out)

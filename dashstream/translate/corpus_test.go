@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -124,9 +125,14 @@ func scoreCorpusFile(t testing.TB, path string) corpusScore {
 	}
 	tr := newTestTranslator(t, goldenConfig())
 	res := translateAll(t, tr, loadFixture(t, path))
-	s := corpusScore{name: name, exp: exp}
+	return countStream(t, res.Records, corpusScore{name: name, exp: exp})
+}
+
+// countStream counts runs, nodes, calls, states and threads of a stream.
+func countStream(t testing.TB, recs []Record, s corpusScore) corpusScore {
+	t.Helper()
 	threads := map[string]bool{}
-	for _, d := range decodeAll(t, res.Records) {
+	for _, d := range decodeAll(t, recs) {
 		threads[d.rec.ThreadID] = true
 		switch m := d.msg.GetMessage().(type) {
 		case *pb.DashStreamMessage_StateDiff:
@@ -217,23 +223,136 @@ func (s corpusScore) cells() []string {
 			}
 		}
 	}
-	return []string{e.framework, runs, frac(s.nodes, e.nodes), calls, tools, state, thread}
+	return []string{"`" + s.name + "`: " + e.framework, runs, frac(s.nodes, e.nodes), calls, tools, state, thread}
 }
 
-// corpusTable is the markdown table of the whole corpus.
+// corpusSource is what a corpus fixture's sidecar cites.
+type corpusSource struct {
+	Source struct {
+		Repository  string `json:"repository"`
+		Path        string `json:"path"`
+		Commit      string `json:"commit"`
+		LastChanged string `json:"last_changed"`
+	} `json:"source"`
+	Scopes []string `json:"scopes"`
+}
+
+func readCorpusSource(t testing.TB, otlpPath string) corpusSource {
+	t.Helper()
+	var src corpusSource
+	b, err := os.ReadFile(strings.TrimSuffix(otlpPath, ".otlp.json") + ".source.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &src); err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// capturedFixtures are the real captures of the runtimes run here
+// (examples/), measured like the corpus; their programs' own accounts
+// (*.expected.json) are checked by the classifier and e2e tests.
+var capturedFixtures = []struct{ file, framework, source string }{
+	{"openinference.json", "LangGraph.js + OpenInference 4.1.1", "examples/langgraphjs `graph.mjs`"},
+	{"openllmetry_js.json", "LangGraph.js + OpenLLMetry JS 0.27.0", "examples/langgraphjs `graph.mjs --instrumentation openllmetry`"},
+	{"langfuse_js.json", "LangGraph.js + Langfuse SDK 5.11.1 (CallbackHandler)", "examples/langgraphjs `graph.mjs --instrumentation langfuse`"},
+	{"vercel_ai.json", "Vercel AI SDK 7 + @ai-sdk/otel", "examples/vercel-ai"},
+	{"google_adk.json", "Google ADK JS 2.0", "examples/google-adk"},
+	{"strands.json", "Strands Agents TS 1.19", "examples/strands"},
+	{"mastra.json", "Mastra 1.71 agent", "examples/mastra `agent.mjs`"},
+	{"mastra_workflow.json", "Mastra 1.71 workflow", "examples/mastra `workflow.mjs`"},
+}
+
+// measured renders what came out without expectations.
+func (s corpusScore) measured() []string {
+	runs := fmt.Sprintf("%d", min(s.started, s.ended))
+	if open := s.started - s.ended; open > 0 {
+		runs += fmt.Sprintf(", %d open", open)
+	}
+	in := func(n, inNode int) string {
+		if n == 0 {
+			return "—"
+		}
+		if s.nodes == 0 {
+			return fmt.Sprint(n)
+		}
+		return fmt.Sprintf("%d (%d in nodes)", n, inNode)
+	}
+	state := "—"
+	if s.states > 0 {
+		state = fmt.Sprintf("yes (%d)", s.states)
+	}
+	return []string{runs, fmt.Sprint(s.nodes), in(s.llm, s.llmInNode), in(s.tools, s.toolInNode), state,
+		fmt.Sprintf("%d thread(s)", len(s.threads))}
+}
+
+// corpusTable is the markdown table of the whole corpus and the captures:
+// per trace what came out, against what the trace holds where that was
+// read off by hand (corpusExpects), and what it was verified against.
 func corpusTable(t testing.TB) string {
 	var b strings.Builder
-	b.WriteString("| trace (tracer) | runs that start and end | nodes | model calls | tool calls | state | thread |\n")
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	b.WriteString("| framework (tracer) | runs that start and end | nodes | model calls | tool calls | state | thread | verified against |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, path := range corpusFiles(t) {
 		s := scoreCorpusFile(t, path)
-		fmt.Fprintf(&b, "| `%s`: %s |\n", s.name, strings.Join(s.cells(), " | "))
+		src := readCorpusSource(t, path)
+		cite := fmt.Sprintf("published trace: `%s` `%s` @ `%.10s`", src.Source.Repository,
+			strings.TrimPrefix(src.Source.Path, "worker/src/__tests__/chatml/"), src.Source.LastChanged)
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", s.cells()[0], strings.Join(s.cells()[1:], " | "), cite)
+	}
+	for _, c := range capturedFixtures {
+		s := measureFile(t, filepath.Join("testdata", "spans", c.file))
+		fmt.Fprintf(&b, "| %s | %s | real output here: %s (`%s`) |\n", c.framework, strings.Join(s.measured(), " | "), c.source, c.file)
 	}
 	return b.String()
+}
+
+// measureFile translates one fixture and counts what came out.
+func measureFile(t testing.TB, path string) corpusScore {
+	t.Helper()
+	tr := newTestTranslator(t, goldenConfig())
+	res := translateAll(t, tr, loadFixture(t, path))
+	return countStream(t, res.Records, corpusScore{name: path})
 }
 
 // TestCorpusScore prints the per-framework table (go test -run
 // TestCorpusScore -v).
 func TestCorpusScore(t *testing.T) {
 	t.Log("\n" + corpusTable(t))
+}
+
+// Markers of the generated table in docs/CONVENTIONS.md.
+const (
+	conventionsDoc        = "../../docs/CONVENTIONS.md"
+	conventionsTableBegin = "<!-- BEGIN GENERATED corpus table: go test ./dashstream/translate/ -run TestConventionsTable -update -->\n"
+	conventionsTableEnd   = "<!-- END GENERATED corpus table -->\n"
+)
+
+// TestConventionsTableUpToDate fails when the table in docs/CONVENTIONS.md
+// is not what the fixtures produce now (-update rewrites it).
+func TestConventionsTableUpToDate(t *testing.T) {
+	doc, err := os.ReadFile(conventionsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	i := strings.Index(text, conventionsTableBegin)
+	j := strings.Index(text, conventionsTableEnd)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no generated table between %q and %q", conventionsDoc, conventionsTableBegin, conventionsTableEnd)
+	}
+	want := corpusTable(t)
+	got := text[i+len(conventionsTableBegin) : j]
+	if *update {
+		text = text[:i+len(conventionsTableBegin)] + want + text[j:]
+		if err := os.WriteFile(conventionsDoc, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got != want {
+		t.Errorf("the runtime table of %s is stale (go test ./dashstream/translate/ -run TestConventionsTable -update):\n%s",
+			conventionsDoc, firstDiff(got, want))
+	}
 }
