@@ -95,7 +95,7 @@ func TestLoadConfig(t *testing.T) {
 					Linger:                       0,
 				},
 				Topic:              "dashstream-events",
-				Conventions:        []string{"dashstream", "openinference", "openllmetry", "gen_ai", "dashflow"},
+				Conventions:        []string{"dashstream", "openinference", "openllmetry", "langfuse", "gen_ai", "dashflow"},
 				CheckpointInterval: 20,
 				State:              StateConfig{MaxBytes: 1 << 20},
 				Redaction:          RedactionConfig{Enabled: true, Keys: tdef.Redaction.Keys, Patterns: tdef.Redaction.Patterns},

@@ -19,6 +19,7 @@ const (
 	ConventionDashStream    = "dashstream"
 	ConventionOpenInference = "openinference"
 	ConventionOpenLLMetry   = "openllmetry"
+	ConventionLangfuse      = "langfuse"
 	ConventionGenAI         = "gen_ai"
 	ConventionDashFlow      = "dashflow"
 )

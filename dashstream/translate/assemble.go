@@ -140,6 +140,17 @@ func (t *Translator) assemble(c collected, st *Stats, found *issues) map[string]
 		return nil
 	}
 
+	// A run's own span naming no thread takes the one an application span
+	// above it names (a tracer SDK's root span's session.id): the thread
+	// of the whole trace.
+	for _, si := range spans {
+		if si.runOwn && si.role == roleGraph && si.threadID == "" {
+			if th := transparentThread(si, index, t.cfg.ThreadAttribute); th != "" {
+				si.threadID, si.traceWideThread = th, true
+			}
+		}
+	}
+
 	// Threads: the span's own, else what its trace says (in this call or
 	// remembered), else the trace id.
 	own := make([]string, len(spans))
@@ -538,4 +549,44 @@ func (s *slab[T]) new() *T {
 	p := &s.free[0]
 	s.free = s.free[1:]
 	return p
+}
+
+// transparentThreadKeys name a thread on a span we do not recognise: the
+// session of OpenInference and of the Langfuse SDKs (their root span
+// carries the trace's session.id), the GenAI conversation.
+var transparentThreadKeys = [...]string{oiKeySessionID, genAIKeyConversationID}
+
+// transparentThread is the thread the nearest ignored ancestor of si
+// naming one names (its thread keys, else the configured thread
+// attribute), "" when none does. Only spans we ignore count: a recognised
+// ancestor's thread is already the run's.
+func transparentThread(si *spanInfo, index map[spanKey]*spanInfo, attr string) string {
+	k := spanKey{si.traceID, si.parentID}
+	for hop := 0; hop < maxParentHops && !k.span.IsEmpty(); hop++ {
+		p := index[k]
+		if p == nil || p.role != roleOther {
+			return ""
+		}
+		attrs := p.span.Attributes()
+		for _, key := range transparentThreadKeys {
+			if s := attrString(attrs, key); s != "" {
+				return sanitisedThread(s)
+			}
+		}
+		if attr != "" {
+			if s := attrString(attrs, attr); s != "" {
+				return sanitisedThread(s)
+			}
+		}
+		k.span = p.parentID
+	}
+	return ""
+}
+
+// sanitisedThread keeps a thread id valid UTF-8.
+func sanitisedThread(s string) string {
+	if !utf8.ValidString(s) {
+		return sanitiseUTF8(s)
+	}
+	return s
 }

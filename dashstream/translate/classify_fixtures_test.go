@@ -15,7 +15,7 @@ import (
 
 // allConventionsInOrder is the default try order of SPEC §4.1.
 var allConventionsInOrder = []string{
-	ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionGenAI, ConventionDashFlow,
+	ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionLangfuse, ConventionGenAI, ConventionDashFlow,
 }
 
 // classifyFixture loads an OTLP JSON fixture and classifies every span with

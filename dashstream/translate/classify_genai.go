@@ -23,6 +23,13 @@ import (
 // node (the run starts from the first call's input). There is
 // no router: conditional edges show up as plain edges. Thread =
 // gen_ai.conversation.id.
+//
+// Runtime layouts come first: Google ADK (classify_genai_adk.go), Strands
+// (classify_genai_strands.go), and the agent frameworks whose spans leave
+// out or reuse the operation name — Pydantic AI, Strands Python, Koog,
+// Microsoft.Extensions.AI, LangSmith (classify_genai_agents.go), the
+// Vercel AI SDK ≤ 6 (classify_genai_aisdk.go), Mastra workflows
+// (classify_genai_mastra.go).
 type genAIClassifier struct{}
 
 // genAIStepNode names the node of an agent_step span.
@@ -46,6 +53,9 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		fillCommon(res, span, ConventionGenAI, out)
 		fillOutcome(span, out)
 		strandsCycle(attrs, out)
+		return true
+	}
+	if classifyGenAIFrameworks(res, scope, span, op, out) {
 		return true
 	}
 	if op == "" {
@@ -120,7 +130,10 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		out.role = roleLLM
 		genAILLM(attrs, out)
 		spanConversationStates(span, out)
-		out.conversation = out.stateBefore != "" && isAgentRuntimeScope(scope)
+		// Every model call carrying messages carries its agent's
+		// conversation; inside a LangGraph graph the graph's state is the
+		// state, and a provider client's call only lends its messages.
+		out.conversation = out.stateBefore != "" && !langGraphTagged(attrs) && !isClientInstrumentation(scope)
 	default:
 		out.role = roleOther
 		out.ignoreReason = "gen_ai_" + sanitizeReason(op)

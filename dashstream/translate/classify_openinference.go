@@ -59,7 +59,7 @@ type oiMetadata struct {
 	thread  string
 }
 
-func (openInferenceClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
+func (openInferenceClassifier) classify(res pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
 	attrs := span.Attributes()
 	kind := strings.ToUpper(strings.TrimSpace(attrStr(attrs, oiKeySpanKind)))
 	if kind == "" {
@@ -76,15 +76,23 @@ func (openInferenceClassifier) classify(res pcommon.Resource, _ pcommon.Instrume
 	out.nodeName = md.node
 	out.step, out.hasStep = md.step, md.hasStep
 
+	if isBeeAIScope(scope) {
+		classifyBeeAI(scope, span, attrs, kind, out)
+		return true
+	}
 	switch kind {
 	case "LLM":
 		out.role = roleLLM
 		oiLLM(attrs, out)
+		oiConversation(scope, attrs, md, out)
 	case "TOOL":
 		out.role = roleTool
 		oiTool(span, attrs, out)
 	case "CHAIN", "AGENT":
 		oiChain(span, attrs, md, out)
+		if out.role == roleGraph && span.Name() != "LangGraph" {
+			oiAgentOutsideGraph(scope, span, attrs, kind, out)
+		}
 	default:
 		out.role = roleOther
 		out.ignoreReason = "openinference_kind_" + sanitizeReason(strings.ToLower(kind))

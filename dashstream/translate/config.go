@@ -57,7 +57,7 @@ func DefaultConfig() Config {
 	return Config{
 		Conventions: []string{
 			ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry,
-			ConventionGenAI, ConventionDashFlow,
+			ConventionLangfuse, ConventionGenAI, ConventionDashFlow,
 		},
 		CheckpointInterval: DefaultCheckpointInterval,
 		StateMaxBytes:      DefaultStateMaxBytes,
@@ -159,5 +159,5 @@ func isKnownConvention(name string) bool {
 }
 
 func knownConventions() []string {
-	return []string{ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionGenAI, ConventionDashFlow}
+	return []string{ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionLangfuse, ConventionGenAI, ConventionDashFlow}
 }

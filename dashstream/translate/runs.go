@@ -17,8 +17,11 @@ import (
 //   - A graph span with no recognised span above it is the run; one inside
 //     a run is a node of it (an agent invoked by another: a sub-agent) or
 //     plumbing (spanInfo.nested).
-//   - A recognised span with neither a graph span nor a run above it (a
-//     lone model call) is a run of its own, started and ended by it.
+//   - A model or tool call with neither a graph span nor a run above it (a
+//     lone model call) opens no run: no run is invented for it; it is
+//     ignored, counted as no_run. Another recognised span with no run
+//     above it (a node, a router) is a run of its own, started and ended
+//     by it.
 //   - A span whose chain of parents ends at a parent not seen yet (spans
 //     arrive children first, over several calls) joins the run whose own
 //     span holds its start time (in this call or remembered); else the
@@ -102,9 +105,16 @@ type resolver struct {
 	unmet []*spanInfo
 	// closers: ignored spans that end their trace's provisional run.
 	closers []*spanInfo
-	// nestedIgnored counts graph spans found to be plumbing inside a run.
+	// nestedIgnored counts graph spans found to be plumbing inside a run
+	// and lone calls (no_run), by reason.
 	nestedIgnored map[string]int64
+	// demoted: the recognised spans made ignored (remembered as such).
+	demoted []*spanInfo
 }
+
+// ignoreNoRun counts a model or tool call with no agent or graph around
+// it: no run is invented for it.
+const ignoreNoRun = "no_run"
 
 // resolveRuns gives every recognised span of spans (in canonical order) its
 // run id in si.run, demoting graph spans nested in a run (to nodes or
@@ -144,7 +154,7 @@ func (t *Translator) resolveRuns(spans, ignored []*spanInfo, facts map[pcommon.T
 		si.run = run.final().id
 		out = append(out, si)
 	}
-	r.remember(out, ignored)
+	r.remember(out, append(r.demoted, ignored...))
 	out = append(out, r.closers...)
 	for reason, n := range r.nestedIgnored {
 		st.SpansIgnored[reason] += n
@@ -205,7 +215,15 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 		r.tops = append(r.tops, si)
 		run = &callRun{trace: si.traceID, pending: true, anchor: si, waits: []pcommon.SpanID{w.missing}}
 		r.pend = append(r.pend, run)
-	case w.kind == placeOutside && (si.role == roleGraph || si.runID == "" && r.facts[si.traceID].run == ""):
+	case w.kind == placeOutside && si.role == roleGraph:
+		run = r.newRoot(si)
+	case w.kind == placeOutside && si.runID == "" && r.facts[si.traceID].run == "" && (si.role == roleLLM || si.role == roleTool):
+		// A lone call: no agent or graph around it, no run invented.
+		si.nestedReason = ignoreNoRun
+		r.ignore(si)
+		r.setRun(si, nil)
+		return nil
+	case w.kind == placeOutside && si.runID == "" && r.facts[si.traceID].run == "":
 		run = r.newRoot(si)
 	case w.kind == placeUnknown && si.role == roleGraph:
 		// A weak run span whose parent is not known: plumbing, as it
@@ -263,6 +281,7 @@ func (r *resolver) ignore(si *spanInfo) {
 	si.role = roleOther
 	si.ignoreReason = nonEmpty(si.nestedReason, "other")
 	r.nestedIgnored[si.ignoreReason]++
+	r.demoted = append(r.demoted, si)
 }
 
 // newRoot makes si the own span of a new run.

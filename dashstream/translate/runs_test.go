@@ -139,10 +139,10 @@ func TestRunRules(t *testing.T) {
 			ignored: map[string]int64{"unrecognised": 2},
 		},
 		{
-			name:    "a lone model call is a run of its own that ends with it",
-			spans:   []sp{appSpan("e", "app", "", "handler", 0, 50), chatSpan("e", "chat", "app", 10, 20)},
-			want:    []string{"GRAPH_START(chat m T)", "LLM_START", "LLM_END", "GRAPH_END"},
-			ignored: map[string]int64{"unrecognised": 1},
+			name:    "a lone model call opens no run (no_run), nor do its tool calls",
+			spans:   []sp{appSpan("e", "app", "", "handler", 0, 50), chatSpan("e", "chat", "app", 10, 20), toolSpan("e", "tool", "chat", "lookup", 12, 18)},
+			want:    nil,
+			ignored: map[string]int64{"unrecognised": 1, "no_run": 2},
 		},
 		{
 			name: "missing_parent counts a parent that will not come, not one we ignore",
