@@ -429,3 +429,51 @@ func TestAgentUnderApplicationSpanFixture(t *testing.T) {
 	}
 	assert.Equal(t, []string{"GRAPH_START(trip_planner", "GRAPH_END", "GRAPH_START(trip_planner", "GRAPH_END"}, runs)
 }
+
+// TestRunThreadFromApplicationSpan: a run whose own span names no thread
+// is on the thread the nearest ignored span above it names (a tracer SDK's
+// root span's session.id); a recognised span in between stops the search,
+// and a thread the run's span names itself wins.
+func TestRunThreadFromApplicationSpan(t *testing.T) {
+	withSession := func(s sp, id string) sp {
+		s.attrs = map[string]any{"session.id": id}
+		return s
+	}
+	cases := []struct {
+		name  string
+		spans []sp
+		want  []string
+	}{
+		{
+			name: "the application span's session",
+			spans: []sp{
+				withSession(appSpan("t1", "app", "", "@observe main", 0, 100), "session-1"),
+				appSpan("t1", "wrap", "app", "wrapper", 5, 95),
+				quietAgent("t1", "agent", "wrap", "planner", 10, 90),
+				chatSpan("t1", "chat", "agent", 20, 30),
+			},
+			want: []string{"session-1"},
+		},
+		{
+			name: "the run's own thread wins",
+			spans: func() []sp {
+				a := agentSpan("t2", "agent", "app", "planner", 10, 90)
+				a.attrs["gen_ai.conversation.id"] = "own"
+				return []sp{withSession(appSpan("t2", "app", "", "main", 0, 100), "session-2"), a, chatSpan("t2", "chat", "agent", 20, 30)}
+			}(),
+			want: []string{"own"},
+		},
+		{
+			name:  "no session above: the trace id",
+			spans: []sp{appSpan("t3", "app", "", "main", 0, 100), quietAgent("t3", "agent", "app", "planner", 10, 90)},
+			want:  []string{traceID("t3").String()},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := newTestTranslator(t, goldenConfig())
+			res := translateAll(t, tr, buildTraces(c.spans...))
+			assert.Equal(t, c.want, res.Threads())
+		})
+	}
+}
