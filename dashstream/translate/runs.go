@@ -112,6 +112,29 @@ type resolver struct {
 	demoted []*spanInfo
 }
 
+// ignoreNestedModelCall counts a model call inside another model call of
+// this request: the same call, traced by a second instrumentation.
+const ignoreNestedModelCall = "nested_model_call"
+
+// underModelCall reports a span whose nearest recognised ancestor in this
+// call is a model call.
+func (r *resolver) underModelCall(si *spanInfo) bool {
+	k := spanKey{si.traceID, si.parentID}
+	for hop := 0; hop < maxParentHops && !k.span.IsEmpty(); hop++ {
+		p := r.index[k]
+		switch {
+		case p == nil:
+			return false
+		case p.role == roleLLM:
+			return true
+		case p.role != roleOther:
+			return false
+		}
+		k.span = p.parentID
+	}
+	return false
+}
+
 // ignoreNoRun counts a model or tool call with no agent or graph around
 // it: no run is invented for it.
 const ignoreNoRun = "no_run"
@@ -192,6 +215,15 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 	switch {
 	case w.kind == placeRun:
 		if si.role == roleGraph && !r.nest(si) {
+			r.setRun(si, nil)
+			return nil
+		}
+		if si.role == roleLLM && r.underModelCall(si) {
+			// The same call traced twice (a framework's instrumentation
+			// and, inside it, the provider client's): the outer one is
+			// the call.
+			si.nestedReason = ignoreNestedModelCall
+			r.ignore(si)
 			r.setRun(si, nil)
 			return nil
 		}

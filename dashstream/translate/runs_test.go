@@ -145,6 +145,17 @@ func TestRunRules(t *testing.T) {
 			ignored: map[string]int64{"unrecognised": 1, "no_run": 2},
 		},
 		{
+			name: "a model call inside another model call is the same call traced twice: the outer one is kept",
+			spans: []sp{
+				agentSpan("h", "agent", "", "planner", 0, 100),
+				chatSpan("h", "outer", "agent", 10, 50),
+				appSpan("h", "w", "outer", "http POST", 11, 49),
+				chatSpan("h", "inner", "w", 12, 48),
+			},
+			want:    []string{"GRAPH_START(planner T)", "LLM_START", "LLM_END", "GRAPH_END"},
+			ignored: map[string]int64{"unrecognised": 1, "nested_model_call": 1},
+		},
+		{
 			name: "missing_parent counts a parent that will not come, not one we ignore",
 			spans: []sp{
 				appSpan("f", "app", "", "handler", 0, 100),
