@@ -121,6 +121,10 @@ type RedactionConfig struct {
 type SessionConfig struct {
 	MaxThreads  int           `mapstructure:"max_threads"`
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// RunTimeout ends a run whose own span has not arrived after this long
+	// without any span of it, with GRAPH_ERROR (reason run_timeout).
+	// 0 = never. Default 1h: agents wait for people and slow tools.
+	RunTimeout time.Duration `mapstructure:"run_timeout"`
 	// StateMemoryBytes bounds the estimated memory of all sessions' states;
 	// beyond it the least recently used idle sessions are evicted (their
 	// threads resume with a full state). 0 = no bound.
@@ -198,7 +202,7 @@ func createDefaultConfig() component.Config {
 			Keys:     tc.Redaction.Keys,
 			Patterns: tc.Redaction.Patterns,
 		},
-		Session:           SessionConfig{MaxThreads: tc.MaxThreads, IdleTimeout: tc.IdleTimeout, StateMemoryBytes: tc.StateMemoryBytes},
+		Session:           SessionConfig{MaxThreads: tc.MaxThreads, IdleTimeout: tc.IdleTimeout, RunTimeout: tc.RunTimeout, StateMemoryBytes: tc.StateMemoryBytes},
 		AttributeMaxBytes: tc.AttributeMaxBytes,
 		FrameCompression: FrameCompressionConfig{Enabled: tc.Compression, Threshold: tc.CompressionThreshold,
 			Level: string(tc.CompressionLevel), Window: tc.CompressionWindow},
@@ -380,6 +384,7 @@ func (c *Config) translateConfig(resolveTopic topicResolver) translate.Config {
 		},
 		MaxThreads:           c.Session.MaxThreads,
 		IdleTimeout:          c.Session.IdleTimeout,
+		RunTimeout:           c.Session.RunTimeout,
 		StateMemoryBytes:     c.Session.StateMemoryBytes,
 		Compression:          c.FrameCompression.Enabled,
 		CompressionThreshold: c.FrameCompression.Threshold,

@@ -96,11 +96,11 @@ func TestLoadConfig(t *testing.T) {
 					Linger:                       0,
 				},
 				Topic:              "dashstream-events",
-				Conventions:        []string{"dashstream", "openinference", "openllmetry", "gen_ai", "dashflow"},
+				Conventions:        []string{"dashstream", "openinference", "openllmetry", "langfuse", "gen_ai", "dashflow"},
 				CheckpointInterval: 20,
 				State:              StateConfig{MaxBytes: 1 << 20},
 				Redaction:          RedactionConfig{Enabled: true, Keys: tdef.Redaction.Keys, Patterns: tdef.Redaction.Patterns},
-				Session:            SessionConfig{MaxThreads: tdef.MaxThreads, IdleTimeout: tdef.IdleTimeout, StateMemoryBytes: 512 << 20},
+				Session:            SessionConfig{MaxThreads: tdef.MaxThreads, IdleTimeout: tdef.IdleTimeout, RunTimeout: time.Hour, StateMemoryBytes: 512 << 20},
 				AttributeMaxBytes:  64 << 10,
 				FrameCompression:   FrameCompressionConfig{Enabled: true, Threshold: 512, Level: "fastest", Window: 1 << 20},
 			},
@@ -148,7 +148,7 @@ func TestLoadConfig(t *testing.T) {
 				c.CheckpointInterval = 50
 				c.State.MaxBytes = 524288
 				c.Redaction = RedactionConfig{Enabled: true, Keys: []string{"api_key", "cookie"}, Patterns: []string{`ghp_[A-Za-z0-9]{36}`}}
-				c.Session = SessionConfig{MaxThreads: 500, IdleTimeout: 10 * time.Minute, StateMemoryBytes: 64 << 20}
+				c.Session = SessionConfig{MaxThreads: 500, IdleTimeout: 10 * time.Minute, RunTimeout: 4 * time.Hour, StateMemoryBytes: 64 << 20}
 				c.AttributeMaxBytes = 4096
 				c.FrameCompression = FrameCompressionConfig{Enabled: false, Threshold: 1024, Level: "Better", Window: 65536}
 				return c
@@ -232,6 +232,7 @@ func TestTranslateConfigMapping(t *testing.T) {
 	assert.Equal(t, translate.RedactionConfig{Enabled: true, Keys: []string{"api_key", "cookie"}, Patterns: []string{`ghp_[A-Za-z0-9]{36}`}}, tc.Redaction)
 	assert.Equal(t, 500, tc.MaxThreads)
 	assert.Equal(t, 10*time.Minute, tc.IdleTimeout)
+	assert.Equal(t, 4*time.Hour, tc.RunTimeout)
 	assert.Equal(t, int64(64<<20), tc.StateMemoryBytes)
 	assert.False(t, tc.Compression)
 	assert.Equal(t, 1024, tc.CompressionThreshold)

@@ -57,6 +57,11 @@ type tracesExporter struct {
 	enqueued       atomic.Int64
 	failedAttempts atomic.Int64
 
+	// expiry ends runs whose own span never arrives (session.run_timeout);
+	// started by start, stopped before the queue drains.
+	expiryStop chan struct{}
+	expiryDone chan struct{}
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -130,7 +135,10 @@ func (e *tracesExporter) Start(ctx context.Context, host component.Host) error {
 
 // Shutdown is idempotent (exporterhelper's retry sender is not).
 func (e *tracesExporter) Shutdown(ctx context.Context) error {
-	e.shutdownOnce.Do(func() { e.shutdownErr = e.inner.Shutdown(ctx) })
+	e.shutdownOnce.Do(func() {
+		e.stopExpiry()
+		e.shutdownErr = e.inner.Shutdown(ctx)
+	})
 	return e.shutdownErr
 }
 
@@ -173,6 +181,66 @@ func (e *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 		}
 	}
 	return err
+}
+
+// startExpiry starts ending runs whose own span never arrives: every tenth
+// of session.run_timeout (between 1 s and 1 min) the translator ends the
+// runs quiet for longer, and their GRAPH_ERRORs are enqueued like any
+// request's records. (A thread that gets spans again ends its expired runs
+// in that call.)
+func (e *tracesExporter) startExpiry() {
+	timeout := e.cfg.Session.RunTimeout
+	if timeout <= 0 || e.expiryStop != nil {
+		return
+	}
+	every := min(max(timeout/10, time.Second), time.Minute)
+	e.expiryStop, e.expiryDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(e.expiryDone)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-e.expiryStop:
+				return
+			case <-tick.C:
+				e.expireRuns(context.Background())
+			}
+		}
+	}()
+}
+
+// stopExpiry stops the expiry loop and waits for it.
+func (e *tracesExporter) stopExpiry() {
+	if e.expiryStop == nil {
+		return
+	}
+	close(e.expiryStop)
+	<-e.expiryDone
+	e.expiryStop = nil
+}
+
+// expireRuns ends the runs quiet for longer than session.run_timeout and
+// enqueues their GRAPH_ERRORs while their threads are still locked.
+func (e *tracesExporter) expireRuns(ctx context.Context) {
+	res := e.tr.ExpireRuns(ctx)
+	if res == nil {
+		return
+	}
+	defer res.Release()
+	e.tel.counted(ctx, &res.Stats)
+	recs := e.sizeChecked(ctx, res)
+	if len(recs) == 0 {
+		return
+	}
+	req := newRecordsRequest(recs)
+	if err := e.inner.ConsumeTraces(context.WithValue(ctx, preparedKey{}, req), ptrace.NewTraces()); err != nil {
+		res.MarkLost()
+		e.tel.lost(ctx, len(recs), lossRejected)
+		e.logger.Warn("Enqueueing the end of timed-out runs failed; their threads resync.", zap.Int("records", len(recs)), zap.Error(err))
+		return
+	}
+	e.enqueued.Add(int64(len(recs)))
 }
 
 // sizeChecked returns the result's records that Kafka will accept, dropping
@@ -370,6 +438,7 @@ func (e *tracesExporter) start(ctx context.Context, _ component.Host) error {
 			zap.Int("num_consumers", q.Get().NumConsumers))
 	}
 	e.losses.start()
+	e.startExpiry()
 	return nil
 }
 

@@ -30,8 +30,13 @@ func attrSet(key, value string) metric.MeasurementOption {
 
 // translated records what one Translate call did.
 func (t *telemetry) translated(ctx context.Context, st *translate.Stats, took time.Duration) {
+	t.tb.DashstreamTranslationLatency.Record(ctx, took.Seconds())
+	t.counted(ctx, st)
+}
+
+// counted records the counters of a Translate or ExpireRuns result.
+func (t *telemetry) counted(ctx context.Context, st *translate.Stats) {
 	tb := t.tb
-	tb.DashstreamTranslationLatency.Record(ctx, took.Seconds())
 	if st.StateDiffsPatch > 0 {
 		tb.DashstreamStateDiffs.Add(ctx, st.StateDiffsPatch, attrSet("kind", "patch"))
 	}
@@ -47,6 +52,9 @@ func (t *telemetry) translated(ctx context.Context, st *translate.Stats, took ti
 	if st.OversizeDrops > 0 {
 		tb.DashstreamOversizeDrops.Add(ctx, st.OversizeDrops)
 		tb.DashstreamRecordsLost.Add(ctx, st.OversizeDrops, attrSet("reason", lossOversize))
+	}
+	if st.RunsTimedOut > 0 {
+		tb.DashstreamRunsTimedOut.Add(ctx, st.RunsTimedOut)
 	}
 	for reason, n := range st.SpansIgnored {
 		if n > 0 {

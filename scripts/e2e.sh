@@ -9,10 +9,13 @@
 #      the routing tier of docs/OPERATIONS.md reshuffles): its stream must
 #      stay valid, sequences increasing across the two instances;
 #   3. the LangGraph.js example (examples/langgraphjs, OpenInference over
-#      OTLP/HTTP), when node and npm are installed: 2 threads, 3 runs;
+#      OTLP/HTTP; again with OpenLLMetry JS and with the Langfuse SDK), when
+#      node and npm are installed: 2 threads, 3 runs each;
 #   4. the Vercel AI SDK and Google ADK JS examples (examples/vercel-ai,
 #      examples/google-adk, GenAI conventions): one conversation of two turns
-#      each, the conversation being the state.
+#      each, the conversation being the state;
+#   5. the Mastra workflow example (examples/mastra/workflow.mjs): steps as
+#      nodes, a branch, the workflow's final result as the state.
 # Every program's records are also checked on the DashFlow UI's browser path
 # (internal/uiworker/check.mjs).
 # The second instance listens on OTLP_GRPC_ENDPOINT_B (127.0.0.1:4417),
@@ -184,10 +187,17 @@ node_example langgraphjs langgraphjs graph.mjs 2
 # ...and the same graph traced by OpenLLMetry JS (nodes mostly unnamed, but
 # every state is there).
 node_example openllmetry-js langgraphjs graph.mjs 2 --instrumentation openllmetry
+# ...and by the Langfuse SDK (@langfuse/langchain CallbackHandler, spans
+# through a standard OTLP exporter): every node, router, model and tool
+# call; the state as far as the handler writes it (the messages).
+node_example langfuse-js langgraphjs graph.mjs 2 --instrumentation langfuse
 # 4. GenAI agent runtimes on their own mock models, one conversation of two
 # turns each: the Vercel AI SDK (@ai-sdk/otel) and Google ADK JS.
 node_example vercel-ai vercel-ai agent.mjs 1
 node_example google-adk google-adk agent.mjs 1
+# 5. A Mastra workflow (@mastra/otel-exporter): two runs on one thread, one
+# through each branch; the state is the value passed from step to step.
+node_example mastra-workflow mastra workflow.mjs 1
 
 echo "e2e: $passed passed, $failed failed"
 ((failed == 0))

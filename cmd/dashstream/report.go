@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
 	"github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
@@ -44,8 +45,13 @@ type report struct {
 	ExpectFailed  int
 	WantThreads   int // --expect-threads; 0 = any
 	Strict        bool
-	TimedOut      bool
-	Interrupted   bool
+	// OpenRuns: runs that started and never ended, oldest first, with
+	// their age at Now; with --strict, one older than MaxOpenAge fails.
+	OpenRuns    []openRun
+	Now         time.Time
+	MaxOpenAge  time.Duration
+	TimedOut    bool
+	Interrupted bool
 }
 
 // ok is the verdict: no problems, every expectation met, and (with
@@ -54,10 +60,26 @@ func (r *report) ok() bool {
 	if r.ProblemTotal > 0 || r.ExpectFailed > 0 || r.TimedOut {
 		return false
 	}
-	if r.Strict && r.NoteTotal > 0 {
+	if r.Strict && (r.NoteTotal > 0 || r.staleOpenRuns() > 0) {
 		return false
 	}
 	return r.WantThreads == 0 || len(r.Threads) == r.WantThreads
+}
+
+// age is how long ago an open run started.
+func (r *report) age(o openRun) time.Duration {
+	return r.Now.Sub(time.UnixMicro(o.StartUs))
+}
+
+// staleOpenRuns counts the open runs older than MaxOpenAge.
+func (r *report) staleOpenRuns() int {
+	n := 0
+	for _, o := range r.OpenRuns {
+		if r.age(o) > r.MaxOpenAge {
+			n++
+		}
+	}
+	return n
 }
 
 // buildReport gathers the verifier's and the replayer's findings and the
@@ -124,8 +146,25 @@ func buildReport(v *verifier, expect map[string]any) *report {
 		}
 	}
 	sort.Strings(r.ExpectMissing)
+	for _, runs := range v.open {
+		r.OpenRuns = append(r.OpenRuns, runs...)
+	}
+	sort.Slice(r.OpenRuns, func(i, j int) bool {
+		a, b := r.OpenRuns[i], r.OpenRuns[j]
+		if a.StartUs != b.StartUs {
+			return a.StartUs < b.StartUs
+		}
+		return a.Thread+"\x00"+a.RunID < b.Thread+"\x00"+b.RunID
+	})
+	r.Now = time.Now()
+	r.MaxOpenAge = defaultMaxOpenAge
 	return r
 }
+
+// defaultMaxOpenAge is --max-open-age's default: the exporter's default
+// session.run_timeout (1h) ends a run quiet for that long, so a run open
+// for twice that is a run no timeout ended.
+const defaultMaxOpenAge = 2 * time.Hour
 
 // compareState says whether the replayed state is the expected one and,
 // when not, how it differs (as the patch from expected to replayed).
@@ -184,6 +223,23 @@ func (r *report) write(w io.Writer, s style) {
 		fmt.Fprintf(w, "%d note(s) (gaps and duplicates are allowed after a loss or a redelivery):\n", r.NoteTotal)
 		writeList(w, r.Notes, r.NoteTotal)
 	}
+	if len(r.OpenRuns) > 0 {
+		fmt.Fprintf(w, "%d run(s) started and never ended (open):\n", len(r.OpenRuns))
+		lines := make([]string, 0, min(len(r.OpenRuns), maxListed))
+		for _, o := range r.OpenRuns[:min(len(r.OpenRuns), maxListed)] {
+			line := fmt.Sprintf("thread %s run %s", o.Thread, nonEmptyOr(o.RunID, "(no run_id)"))
+			if o.Graph != "" {
+				line += " (" + o.Graph + ")"
+			}
+			age := r.age(o)
+			line += fmt.Sprintf(": started %s, %s ago", time.UnixMicro(o.StartUs).UTC().Format(time.RFC3339), age.Round(time.Second))
+			if r.Strict && age > r.MaxOpenAge {
+				line = s.paint(sgrRed, line+fmt.Sprintf(", older than --max-open-age %s", r.MaxOpenAge))
+			}
+			lines = append(lines, line)
+		}
+		writeList(w, lines, len(r.OpenRuns))
+	}
 	if r.ExpectFile != "" {
 		fmt.Fprintf(w, "expected final states from %s:\n", r.ExpectFile)
 		for _, t := range r.Threads {
@@ -224,6 +280,9 @@ func (r *report) write(w io.Writer, s style) {
 	if r.Strict && r.NoteTotal > 0 {
 		why = append(why, fmt.Sprintf("%d note(s) with --strict", r.NoteTotal))
 	}
+	if n := r.staleOpenRuns(); r.Strict && n > 0 {
+		why = append(why, fmt.Sprintf("%d run(s) open longer than %s with --strict", n, r.MaxOpenAge))
+	}
 	if r.WantThreads > 0 && len(r.Threads) != r.WantThreads {
 		why = append(why, "wrong thread count")
 	}
@@ -240,4 +299,11 @@ func writeList(w io.Writer, lines []string, total int) {
 	if total > len(lines) {
 		fmt.Fprintf(w, "  … and %d more\n", total-len(lines))
 	}
+}
+
+func nonEmptyOr(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -27,6 +28,7 @@ func TestVerifyReport(t *testing.T) {
 		expect    map[string]string
 		threads   int
 		strict    bool
+		age       time.Duration // report time after the streams' start (0: now)
 		wantOK    bool
 		wantLines []string
 	}{
@@ -136,6 +138,59 @@ func TestVerifyReport(t *testing.T) {
 			wantLines: []string{"expected 2 thread(s), found 1", "INCONSISTENT: wrong thread count"},
 		},
 		{
+			name: "a run that never ended is listed as open with its age",
+			build: func(t *testing.T, v *verifier) {
+				msgs := newStream(t, "a", 1).run()
+				feed(t, v, 0, msgs[:len(msgs)-1]...) // no GRAPH_END
+				feed(t, v, 1, newStream(t, "b", 1).run()...)
+			},
+			age:    3 * time.Hour,
+			wantOK: true,
+			wantLines: []string{
+				"1 run(s) started and never ended (open):",
+				"  thread a run run-1 (g): started 2026-11-27T12:00:00Z, 3h0m0s ago",
+				"OK: 2 thread(s)",
+			},
+		},
+		{
+			name: "with --strict, a run open longer than --max-open-age fails",
+			build: func(t *testing.T, v *verifier) {
+				msgs := newStream(t, "a", 1).run()
+				feed(t, v, 0, msgs[:len(msgs)-1]...)
+			},
+			strict: true,
+			age:    3 * time.Hour,
+			wantLines: []string{
+				"thread a run run-1 (g): started 2026-11-27T12:00:00Z, 3h0m0s ago, older than --max-open-age 2h0m0s",
+				"INCONSISTENT: 1 run(s) open longer than 2h0m0s with --strict",
+			},
+		},
+		{
+			name: "with --strict, a run open for less than --max-open-age passes",
+			build: func(t *testing.T, v *verifier) {
+				msgs := newStream(t, "a", 1).run()
+				feed(t, v, 0, msgs[:len(msgs)-1]...)
+			},
+			strict:    true,
+			age:       10 * time.Minute,
+			wantOK:    true,
+			wantLines: []string{"thread a run run-1 (g): started 2026-11-27T12:00:00Z, 10m0s ago", "OK: 1 thread(s)"},
+		},
+		{
+			name: "an end names the run it ends",
+			build: func(t *testing.T, v *verifier) {
+				b := newStream(t, "a", 1)
+				start1 := b.graphStart(`{}`)
+				start2 := b.event(dashstreampb.EventType_EVENT_TYPE_GRAPH_START, "", map[string]*dashstreampb.AttributeValue{
+					"graph_name": str("g2"), "run_id": str("run-2")})
+				end1 := b.event(dashstreampb.EventType_EVENT_TYPE_GRAPH_END, "", map[string]*dashstreampb.AttributeValue{"run_id": str("run-1")})
+				feed(t, v, 0, start1, start2, end1)
+			},
+			age:       time.Minute,
+			wantOK:    true,
+			wantLines: []string{"1 run(s) started and never ended (open):", "  thread a run run-2 (g2): started"},
+		},
+		{
 			name:      "nothing read",
 			build:     func(*testing.T, *verifier) {},
 			wantOK:    true,
@@ -153,6 +208,9 @@ func TestVerifyReport(t *testing.T) {
 			}
 			r := buildReport(v, expect)
 			r.Topic, r.Partitions, r.WantThreads, r.Strict = "dashstream-events", 3, tt.threads, tt.strict
+			if tt.age != 0 {
+				r.Now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).Add(tt.age)
+			}
 			if tt.expect != nil {
 				r.ExpectFile = "expect.json"
 			}

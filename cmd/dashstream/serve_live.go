@@ -45,20 +45,25 @@ type liveModel struct {
 	bad      int64 // undecodable records
 	lastAt   time.Time
 	changed  chan struct{} // closed and replaced on every change
+	now      func() time.Time
 }
 
 // liveThread is one thread of the view.
 type liveThread struct {
-	ID        string `json:"id"`
-	Graph     string `json:"graph"`
-	Status    string `json:"status"` // running, completed, error
-	Running   string `json:"running,omitempty"`
-	Runs      int    `json:"runs"`
-	Messages  int    `json:"messages"`
-	Problems  int    `json:"problems"`
-	LastSeq   uint64 `json:"last_sequence"`
-	UpdatedUs int64  `json:"updated_us"`
-	Version   uint64 `json:"version"`
+	ID      string `json:"id"`
+	Graph   string `json:"graph"`
+	Status  string `json:"status"` // running, open, completed, error
+	Running string `json:"running,omitempty"`
+	// RunStartUs: when the thread's last run started; OpenForUs: how long
+	// ago, when the run is open (started, not ended, quiet).
+	RunStartUs int64  `json:"run_start_us,omitempty"`
+	OpenForUs  int64  `json:"open_for_us,omitempty"`
+	Runs       int    `json:"runs"`
+	Messages   int    `json:"messages"`
+	Problems   int    `json:"problems"`
+	LastSeq    uint64 `json:"last_sequence"`
+	UpdatedUs  int64  `json:"updated_us"`
+	Version    uint64 `json:"version"`
 
 	schema   *liveSchema
 	nodes    map[string]*liveNode
@@ -122,7 +127,25 @@ type liveEntry struct {
 
 func newLiveModel(l liveLimits) *liveModel {
 	return &liveModel{limits: l, rep: dashstream.NewReplayer(), threads: map[string]*liveThread{},
-		changed: make(chan struct{})}
+		changed: make(chan struct{}), now: time.Now}
+}
+
+// liveOpenAfter: a thread whose run started, has not ended and has had no
+// message for this long (by the messages' own times) is shown as "open"
+// rather than "running": a run whose end never came (its process died, or
+// its own span was lost) is not running.
+const liveOpenAfter = 5 * time.Minute
+
+// present is what the page is told of a thread at now: its fields without
+// the model's internals, and its run's status.
+func present(th *liveThread, now time.Time) liveThread {
+	c := *th
+	c.schema, c.nodes, c.edges, c.history, c.problems = nil, nil, nil, nil, nil
+	if c.Status == "running" && c.UpdatedUs != 0 && now.Sub(time.UnixMicro(c.UpdatedUs)) > liveOpenAfter {
+		c.Status, c.Running = "open", ""
+		c.OpenForUs = now.Sub(time.UnixMicro(c.RunStartUs)).Microseconds()
+	}
+	return c
 }
 
 // detailKeys are the event attributes the timeline shows.
@@ -238,6 +261,7 @@ func (m *liveModel) event(th *liveThread, ev *pb.Event, e *liveEntry) bool {
 	case pb.EventType_EVENT_TYPE_GRAPH_START:
 		th.Runs++
 		th.Status, th.Running = "running", ""
+		th.RunStartUs = e.TimeUs
 		th.Graph = attrs["graph_name"].GetStringValue()
 		for _, n := range th.nodes {
 			n.Status = ""
@@ -375,10 +399,9 @@ func (m *liveModel) threadList() (list []liveThread, version uint64, records, ba
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	list = make([]liveThread, 0, len(m.threads))
+	now := m.now()
 	for _, th := range m.threads {
-		c := *th
-		c.schema, c.nodes, c.edges, c.history, c.problems = nil, nil, nil, nil, nil
-		list = append(list, c)
+		list = append(list, present(th, now))
 	}
 	sort.Slice(list, func(i, j int) bool {
 		if list[i].UpdatedUs != list[j].UpdatedUs {
@@ -408,9 +431,8 @@ func (m *liveModel) thread(id string) (threadView, bool) {
 	if th == nil {
 		return threadView{}, false
 	}
-	v := threadView{Thread: *th, History: append([]liveEntry(nil), th.history...), First: th.dropped,
+	v := threadView{Thread: present(th, m.now()), History: append([]liveEntry(nil), th.history...), First: th.dropped,
 		Problems: append([]string{}, th.problems...)}
-	v.Thread.schema, v.Thread.nodes, v.Thread.edges, v.Thread.history, v.Thread.problems = nil, nil, nil, nil, nil
 	names := make([]string, 0, len(th.nodes))
 	for name := range th.nodes {
 		names = append(names, name)

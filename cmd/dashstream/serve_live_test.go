@@ -162,3 +162,32 @@ func TestServeLiveAPI(t *testing.T) {
 	_, b = get("/api/expected-schema/g")
 	require.Contains(t, string(b), `"schema_id":"abc"`)
 }
+
+// TestLiveModelOpenRun: a run that started and has had no message for a
+// while, without GRAPH_END, shows as open (with its age), not running; a
+// recent one is running, an ended one completed.
+func TestLiveModelOpenRun(t *testing.T) {
+	m := newLiveModel(defaultLiveLimits())
+	b := newStream(t, "t1", 1)
+	msgs := b.run()
+	feedLive(t, m, msgs[:len(msgs)-1]...) // no GRAPH_END
+	start := time.UnixMicro(msgs[0].GetEvent().GetHeader().GetTimestampUs())
+	last := time.UnixMicro(dashstream.HeaderOf(msgs[len(msgs)-2]).GetTimestampUs())
+
+	m.now = func() time.Time { return last.Add(time.Minute) }
+	list, _, _, _ := m.threadList()
+	require.Equal(t, "running", list[0].Status)
+
+	m.now = func() time.Time { return start.Add(time.Hour) }
+	list, _, _, _ = m.threadList()
+	require.Equal(t, "open", list[0].Status)
+	require.Empty(t, list[0].Running)
+	require.Equal(t, time.Hour.Microseconds(), list[0].OpenForUs)
+	v, ok := m.thread("t1")
+	require.True(t, ok)
+	require.Equal(t, "open", v.Thread.Status)
+
+	feedLive(t, m, msgs[len(msgs)-1])
+	list, _, _, _ = m.threadList()
+	require.Equal(t, "completed", list[0].Status)
+}

@@ -36,6 +36,15 @@ type verifier struct {
 	counts   map[string]int // findings by kind
 	part     map[string]int32
 	firstSeq map[string]uint64
+	// open: per thread, the runs started (GRAPH_START) and not ended yet,
+	// in order of start.
+	open map[string][]openRun
+}
+
+// openRun is a run that started and has not ended (yet).
+type openRun struct {
+	Thread, RunID, Graph string
+	StartUs              int64
 }
 
 func newVerifier(filter threadFilter) (*verifier, error) {
@@ -44,7 +53,8 @@ func newVerifier(filter threadFilter) (*verifier, error) {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	return &verifier{dec: dec, rep: dashstream.NewReplayer(), filter: filter,
-		counts: map[string]int{}, part: map[string]int32{}, firstSeq: map[string]uint64{}}, nil
+		counts: map[string]int{}, part: map[string]int32{}, firstSeq: map[string]uint64{},
+		open: map[string][]openRun{}}, nil
 }
 
 func (v *verifier) find(f finding) {
@@ -90,6 +100,44 @@ func (v *verifier) addMessage(r record, msg *dashstreampb.DashStreamMessage) {
 	}
 	// Problems are collected by the replayer and read back for the report.
 	_ = v.rep.Apply(msg)
+	if ev := msg.GetEvent(); ev != nil {
+		v.runEvent(id, h.GetTimestampUs(), ev)
+	}
+}
+
+// runEvent follows the runs of a thread: GRAPH_START opens one, GRAPH_END
+// or GRAPH_ERROR ends the run its run_id names (the exporter's name it),
+// else the last one opened.
+func (v *verifier) runEvent(thread string, tsUs int64, ev *dashstreampb.Event) {
+	runID := ev.GetAttributes()["run_id"].GetStringValue()
+	runs := v.open[thread]
+	switch ev.GetEventType() {
+	case dashstreampb.EventType_EVENT_TYPE_GRAPH_START:
+		for i, r := range runs {
+			if runID != "" && r.RunID == runID {
+				runs = append(runs[:i:i], runs[i+1:]...)
+				break
+			}
+		}
+		v.open[thread] = append(runs, openRun{Thread: thread, RunID: runID, StartUs: tsUs,
+			Graph: ev.GetAttributes()["graph_name"].GetStringValue()})
+	case dashstreampb.EventType_EVENT_TYPE_GRAPH_END, dashstreampb.EventType_EVENT_TYPE_GRAPH_ERROR:
+		if len(runs) == 0 {
+			return
+		}
+		at := len(runs) - 1
+		for i, r := range runs {
+			if runID != "" && r.RunID == runID {
+				at = i
+			}
+		}
+		runs = append(runs[:at:at], runs[at+1:]...)
+		if len(runs) == 0 {
+			delete(v.open, thread)
+		} else {
+			v.open[thread] = runs
+		}
+	}
 }
 
 // expectationsMet reports whether every expected thread has been replayed

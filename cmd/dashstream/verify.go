@@ -19,7 +19,9 @@ func runVerify(ctx context.Context, args []string, e env) error {
 	wait := durationFlag{d: 60 * time.Second}
 	fs.Var(&wait, "wait", "with --expect: keep reading past the end until the expected states are reached, at most this long")
 	wantThreads := fs.Int("expect-threads", 0, "the selected threads must number exactly this many (0 = any)")
-	strict := fs.Bool("strict", false, "treat gaps and duplicates as problems too")
+	strict := fs.Bool("strict", false, "treat gaps and duplicates, and runs open longer than --max-open-age, as problems too")
+	maxOpenAge := durationFlag{d: defaultMaxOpenAge}
+	fs.Var(&maxOpenAge, "max-open-age", "with --strict: a run that started this long ago and never ended fails verification")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -73,6 +75,7 @@ func runVerify(ctx context.Context, args []string, e env) error {
 	r := buildReport(v, expect)
 	r.Topic, r.Partitions = rf.kafka.topic, res.Partitions
 	r.ExpectFile, r.WantThreads, r.Strict, r.TimedOut = *expectFile, *wantThreads, *strict, res.TimedOut
+	r.MaxOpenAge = maxOpenAge.d
 	r.Interrupted = ctx.Err() != nil
 	r.write(e.stdout, st)
 	if !r.ok() {

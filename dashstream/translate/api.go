@@ -20,6 +20,7 @@ const (
 	ConventionDashStream    = "dashstream"
 	ConventionOpenInference = "openinference"
 	ConventionOpenLLMetry   = "openllmetry"
+	ConventionLangfuse      = "langfuse"
 	ConventionGenAI         = "gen_ai"
 	ConventionDashFlow      = "dashflow"
 )
@@ -46,6 +47,10 @@ type Config struct {
 	// MaxThreads bounds the sessions kept (LRU); IdleTimeout evicts idle ones.
 	MaxThreads  int
 	IdleTimeout time.Duration
+	// RunTimeout ends a run whose own span has not arrived after this long
+	// without any span of it (GRAPH_ERROR, reason run_timeout); 0 = never.
+	// A session with an open run is not evicted for idleness before it.
+	RunTimeout time.Duration
 	// StateMemoryBytes bounds the memory of all sessions' last states
 	// (estimated); beyond it the least recently used sessions not in use are
 	// evicted (their threads resume with a full state). 0 = no bound.
@@ -112,4 +117,6 @@ type Stats struct {
 	OversizeDrops   int64
 	BadInput        map[string]int64 // by reason: "state_not_json", "state_too_large", ...
 	Truncations     int64
+	// RunsTimedOut: runs ended by RunTimeout (their own span never came).
+	RunsTimedOut int64
 }

@@ -85,7 +85,10 @@ func TestBadInput(t *testing.T) {
 			}},
 		{name: "missing parent", reason: "missing_parent",
 			spans: []sp{
-				{trace: "b", id: "n", name: "work", start: 1, end: 9, attrs: node(nil)},
+				// The run's own span is here: the parent will not come.
+				{trace: "b", id: "g", name: "g", start: 0, end: 10, attrs: map[string]any{
+					"dashstream.span.kind": "graph", "dashstream.thread_id": "bad", "dashstream.run_id": "r"}},
+				{trace: "b", id: "n", parent: "g", name: "work", start: 1, end: 9, attrs: node(nil)},
 				{trace: "b", id: "llm", parent: "gone", name: "chat", start: 2, end: 3, attrs: map[string]any{
 					"dashstream.span.kind": "llm", "dashstream.run_id": "r", "dashstream.llm.model": "m"}},
 			},

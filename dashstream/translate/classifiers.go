@@ -10,6 +10,7 @@ func classifierConstructors() map[string]func() classifier {
 		ConventionDashStream:    newDashStreamClassifier,
 		ConventionOpenInference: newOpenInferenceClassifier,
 		ConventionOpenLLMetry:   newOpenLLMetryClassifier,
+		ConventionLangfuse:      newLangfuseClassifier,
 		ConventionGenAI:         newGenAIClassifier,
 		ConventionDashFlow:      newDashFlowClassifier,
 	}

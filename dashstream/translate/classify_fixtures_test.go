@@ -15,7 +15,7 @@ import (
 
 // allConventionsInOrder is the default try order of SPEC §4.1.
 var allConventionsInOrder = []string{
-	ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionGenAI, ConventionDashFlow,
+	ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionLangfuse, ConventionGenAI, ConventionDashFlow,
 }
 
 // classifyFixture loads an OTLP JSON fixture and classifies every span with
@@ -26,31 +26,16 @@ func classifyFixture(t *testing.T, file string) []spanInfo {
 	require.NoError(t, err)
 	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(raw)
 	require.NoError(t, err, file)
-	cls, err := buildClassifiers(allConventionsInOrder)
-	require.NoError(t, err)
-	var infos []spanInfo
-	for i := 0; i < td.ResourceSpans().Len(); i++ {
-		rs := td.ResourceSpans().At(i)
-		for j := 0; j < rs.ScopeSpans().Len(); j++ {
-			ss := rs.ScopeSpans().At(j)
-			for k := 0; k < ss.Spans().Len(); k++ {
-				var out spanInfo
-				matched := false
-				for _, c := range cls {
-					if c.classify(rs.Resource(), ss.Scope(), ss.Spans().At(k), &out) {
-						matched = true
-						break
-					}
-				}
-				if !matched {
-					out.role = roleOther
-					out.ignoreReason = "unrecognised"
-					out.span = ss.Spans().At(k)
-				}
-				infos = append(infos, out)
-			}
-		}
-	}
+	// Classified, then placed in runs as the engine does: a graph or
+	// agent span inside another run is a node or ignored (runs.go).
+	cfg := DefaultConfig()
+	cfg.Conventions = allConventionsInOrder
+	tr := newTestTranslator(t, cfg)
+	infos := make([]spanInfo, td.SpanCount())
+	st := newStats()
+	c := tr.collect(td, infos, &st)
+	var found issues
+	tr.resolveRuns(c.spans, c.ignored, nil, &found, &st)
 	return infos
 }
 

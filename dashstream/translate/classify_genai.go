@@ -10,8 +10,9 @@ import (
 // genAIClassifier recognises spans of the OpenTelemetry GenAI semantic
 // conventions by gen_ai.operation.name:
 //   - invoke_workflow = graph (gen_ai.workflow.name);
-//   - invoke_agent = node named by gen_ai.agent.name (or the span name
-//     "invoke_agent <name>"), but the graph when it is a trace root;
+//   - invoke_agent = the run when it is the outermost recognised span of
+//     its trace, else a node (sub-agent) named by gen_ai.agent.name (or
+//     the span name "invoke_agent <name>");
 //   - agent_step (Vercel AI SDK 7: one model call and the tools it asked
 //     for) = node "step", its number from the span name "step N";
 //   - execute_tool = tool; chat / text_completion / generate_content = llm;
@@ -22,6 +23,13 @@ import (
 // node (the run starts from the first call's input). There is
 // no router: conditional edges show up as plain edges. Thread =
 // gen_ai.conversation.id.
+//
+// Runtime layouts come first: Google ADK (classify_genai_adk.go), Strands
+// (classify_genai_strands.go), and the agent frameworks whose spans leave
+// out or reuse the operation name — Pydantic AI, Strands Python, Koog,
+// Microsoft.Extensions.AI, LangSmith (classify_genai_agents.go), the
+// Vercel AI SDK ≤ 6 (classify_genai_aisdk.go), Mastra workflows
+// (classify_genai_mastra.go).
 type genAIClassifier struct{}
 
 // genAIStepNode names the node of an agent_step span.
@@ -45,6 +53,9 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		fillCommon(res, span, ConventionGenAI, out)
 		fillOutcome(span, out)
 		strandsCycle(attrs, out)
+		return true
+	}
+	if classifyGenAIFrameworks(res, scope, span, op, out) {
 		return true
 	}
 	if op == "" {
@@ -74,27 +85,23 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		if name == "" {
 			name, _ = stripOperation(span.Name(), "invoke_agent")
 		}
-		if span.ParentSpanID().IsEmpty() || attrStr(attrs, genAIKeyProviderName) == tlProviderLangGraph {
-			// A root agent, or OpenLLMetry's (Python ≥ 0.5x) LangGraph
-			// invocation span, which may sit in an application's span.
-			out.role = roleGraph
-			out.graphName = name
-			if name != "" {
-				out.graphSchemaJSON = tlWorkflowSchema(attrs, name, out)
-			}
-			// Its input messages are not the run's initial state: some
-			// runtimes send the whole history (AI SDK), others only the new
-			// prompt (Strands); the first model call's input is the state.
-			out.traceWideThread = out.threadID != ""
-			return true
+		// An agent invocation (or OpenLLMetry's, Python ≥ 0.5x, LangGraph
+		// invocation span): the run when it is the outermost recognised
+		// span of its trace, wherever it sits (under application or
+		// tracer SDK spans); a node (a sub-agent) inside another run. The
+		// engine decides (runs.go).
+		out.role = roleGraph
+		out.graphName = name // also its node name when nested
+		if name != "" {
+			out.graphSchemaJSON = tlWorkflowSchema(attrs, name, out)
+		} else {
+			out.nested, out.nestedReason = nestedIgnored, "gen_ai_agent_unnamed"
 		}
-		if name == "" {
-			out.role = roleOther
-			out.ignoreReason = "gen_ai_agent_unnamed"
-			return true
-		}
-		out.role = roleNode
-		out.nodeName = name
+		// Its input messages are not the run's initial state: some
+		// runtimes send the whole history (AI SDK), others only the new
+		// prompt (Strands); the first model call's input is the state.
+		out.traceWideThread = out.threadID != ""
+		return true
 	case op == "agent_step":
 		out.role = roleNode
 		out.nodeName = genAIStepNode
@@ -123,7 +130,10 @@ func (genAIClassifier) classify(res pcommon.Resource, scope pcommon.Instrumentat
 		out.role = roleLLM
 		genAILLM(attrs, out)
 		spanConversationStates(span, out)
-		out.conversation = out.stateBefore != "" && isAgentRuntimeScope(scope)
+		// Every model call carrying messages carries its agent's
+		// conversation; inside a LangGraph graph the graph's state is the
+		// state, and a provider client's call only lends its messages.
+		out.conversation = out.stateBefore != "" && !langGraphTagged(attrs) && !isClientInstrumentation(scope)
 	default:
 		out.role = roleOther
 		out.ignoreReason = "gen_ai_" + sanitizeReason(op)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -60,7 +59,33 @@ func spanConversationStates(span ptrace.Span, out *spanInfo) {
 			}
 		}
 	}
-	conversationStatesFrom(in, outText, out)
+	if in != "" {
+		conversationStatesFrom(in, outText, out)
+		return
+	}
+	otherConversationForms(span, out)
+}
+
+// otherConversationForms reads the message forms of classify_messages.go,
+// in this order: message events, flattened gen_ai.prompt.<i> keys, the
+// events attribute, gen_ai.prompt as JSON text.
+func otherConversationForms(span ptrace.Span, out *spanInfo) {
+	attrs := span.Attributes()
+	if in, o := eventMessages(span); len(in) > 0 {
+		setConversation(in, o, out)
+		return
+	}
+	if in := flatMessages(attrs, "gen_ai.prompt", ""); len(in) > 0 {
+		setConversation(in, flatMessages(attrs, "gen_ai.completion", ""), out)
+		return
+	}
+	if in, o := eventArrayMessages(attrJSONText(attrs, "events")); len(in) > 0 {
+		setConversation(in, o, out)
+		return
+	}
+	if in := textMessages(attrJSONText(attrs, "gen_ai.prompt")); len(in) > 0 {
+		setConversation(in, textMessages(attrJSONText(attrs, "gen_ai.completion")), out)
+	}
 }
 
 // conversationStatesFrom builds both states from the two JSON arrays.
@@ -183,25 +208,4 @@ func messagesState(a, b []json.RawMessage) string {
 	}
 	sb.WriteString(`]}`)
 	return sb.String()
-}
-
-// agentRuntimeScopes are the tracers of agent runtimes whose model calls
-// carry the agent's whole conversation, which is therefore the run's state
-// (spanInfo.conversation). A GenAI model call of any other instrumentation
-// (an OpenAI client call inside a LangGraph node, say) only lends its
-// conversation to an enclosing node that has no state of its own.
-var agentRuntimeScopes = [...]string{
-	"gen_ai",                // Vercel AI SDK 7 (@ai-sdk/otel)
-	adkScope,                // Google ADK
-	strandsScope,            // Strands Agents
-	"@mastra/otel-exporter", // Mastra
-}
-
-func isAgentRuntimeScope(scope pcommon.InstrumentationScope) bool {
-	for _, s := range agentRuntimeScopes {
-		if strings.EqualFold(scope.Name(), s) {
-			return true
-		}
-	}
-	return false
 }

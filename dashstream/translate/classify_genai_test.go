@@ -40,19 +40,23 @@ func TestClassifyGenAI(t *testing.T) {
 			check: func(t *testing.T, out spanInfo) {
 				assert.Equal(t, roleGraph, out.role)
 				assert.Equal(t, "planner", out.graphName)
-				assert.Empty(t, out.nodeName)
+				assert.Equal(t, nestedNode, out.nested, "inside another run: a sub-agent node")
 			},
 		},
 		{
-			name: "nested invoke_agent is a node, no state, no step",
+			// The engine decides whether an agent is the run or a node
+			// (runs.go, TestRunRules): the classifier says what it is in
+			// either case.
+			name: "nested invoke_agent is the run or a node, no state, no step",
 			ts: testSpan{name: "invoke_agent lookup", attrs: map[string]any{
 				"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "lookup", "gen_ai.agent.id": "agt_1",
 				"gen_ai.conversation.id": "c1"}},
 			check: func(t *testing.T, out spanInfo) {
-				assert.Equal(t, roleNode, out.role)
-				assert.Equal(t, "lookup", out.nodeName)
+				assert.Equal(t, roleGraph, out.role)
+				assert.Equal(t, nestedNode, out.nested)
+				assert.False(t, out.weakRun)
+				assert.Equal(t, "lookup", out.graphName, "and its node name when nested")
 				assert.Equal(t, "c1", out.threadID)
-				assert.False(t, out.traceWideThread)
 				assert.False(t, out.hasStep)
 				assert.Empty(t, out.stateBefore+out.stateAfter+out.finalState+out.initialState)
 			},
@@ -61,16 +65,18 @@ func TestClassifyGenAI(t *testing.T) {
 			name: "nested invoke_agent named only by span name",
 			ts:   testSpan{name: "invoke_agent writer", attrs: map[string]any{"gen_ai.operation.name": "invoke_agent"}},
 			check: func(t *testing.T, out spanInfo) {
-				assert.Equal(t, roleNode, out.role)
-				assert.Equal(t, "writer", out.nodeName)
+				assert.Equal(t, roleGraph, out.role)
+				assert.Equal(t, nestedNode, out.nested)
+				assert.Equal(t, "writer", out.graphName)
 			},
 		},
 		{
-			name: "nested invoke_agent without any name is not guessed",
+			name: "nested invoke_agent without any name is not guessed (ignored inside a run)",
 			ts:   testSpan{name: "invoke_agent", attrs: map[string]any{"gen_ai.operation.name": "invoke_agent"}},
 			check: func(t *testing.T, out spanInfo) {
-				assert.Equal(t, roleOther, out.role)
-				assert.Equal(t, "gen_ai_agent_unnamed", out.ignoreReason)
+				assert.Equal(t, roleGraph, out.role, "the run when outermost")
+				assert.Equal(t, nestedIgnored, out.nested)
+				assert.Equal(t, "gen_ai_agent_unnamed", out.nestedReason)
 			},
 		},
 		{

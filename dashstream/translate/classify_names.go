@@ -33,17 +33,17 @@ func boundName(s string) (string, bool) {
 }
 
 // boundNames bounds every name of si, counting each cut.
-func (t *Translator) boundNames(si *spanInfo, st *Stats) {
+func boundNames(si *spanInfo, found *issues) {
 	for _, p := range []*string{
 		&si.graphName, &si.nodeName, &si.toolName, &si.model, &si.runID,
 		&si.routerChoice, &si.graphEntryPoint, &si.callID,
 	} {
 		if b, cut := boundName(*p); cut {
 			*p = b
-			t.bad(st, badNameTooLong, si)
+			found.add(badNameTooLong, si)
 		}
 	}
 	if len(si.threadID) > maxThreadIDLen {
-		t.bad(st, badThreadIDTooLong, si)
+		found.add(badThreadIDTooLong, si)
 	}
 }

@@ -59,7 +59,7 @@ type oiMetadata struct {
 	thread  string
 }
 
-func (openInferenceClassifier) classify(res pcommon.Resource, _ pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
+func (openInferenceClassifier) classify(res pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, out *spanInfo) bool {
 	attrs := span.Attributes()
 	kind := strings.ToUpper(strings.TrimSpace(attrStr(attrs, oiKeySpanKind)))
 	if kind == "" {
@@ -76,15 +76,23 @@ func (openInferenceClassifier) classify(res pcommon.Resource, _ pcommon.Instrume
 	out.nodeName = md.node
 	out.step, out.hasStep = md.step, md.hasStep
 
+	if isBeeAIScope(scope) {
+		classifyBeeAI(scope, span, attrs, kind, out)
+		return true
+	}
 	switch kind {
 	case "LLM":
 		out.role = roleLLM
 		oiLLM(attrs, out)
+		oiConversation(scope, attrs, md, out)
 	case "TOOL":
 		out.role = roleTool
 		oiTool(span, attrs, out)
 	case "CHAIN", "AGENT":
 		oiChain(span, attrs, md, out)
+		if out.role == roleGraph && span.Name() != "LangGraph" {
+			oiAgentOutsideGraph(scope, span, attrs, kind, out)
+		}
 	default:
 		out.role = roleOther
 		out.ignoreReason = "openinference_kind_" + sanitizeReason(strings.ToLower(kind))
@@ -98,19 +106,21 @@ func oiChain(span ptrace.Span, attrs pcommon.Map, md oiMetadata, out *spanInfo) 
 	name := span.Name()
 	switch {
 	case !md.hasNode:
-		if span.ParentSpanID().IsEmpty() || name == "LangGraph" {
-			out.role = roleGraph
-			out.graphName = name
-			out.traceWideThread = out.threadID != ""
-			out.nodeName = ""
-			out.invocationInput = objectOrEmpty(attrStr(attrs, oiKeyInputValue))
-			if !out.failed {
-				out.finalState = stateObject(attrStr(attrs, oiKeyOutputValue), out)
-			}
-			return
+		// The run when it is the outermost recognised span of its trace
+		// (the engine decides, runs.go): a root chain, LangGraph's own, or
+		// one under application spans. Inside a run it is plumbing
+		// (ignored); when its parent is not known, only LangGraph's counts
+		// as the run.
+		out.role = roleGraph
+		out.graphName = name
+		out.traceWideThread = out.threadID != ""
+		out.nodeName = ""
+		out.nested, out.nestedReason = nestedIgnored, ignoreNotInGraph
+		out.weakRun = name != "LangGraph"
+		out.invocationInput = objectOrEmpty(attrStr(attrs, oiKeyInputValue))
+		if !out.failed {
+			out.finalState = stateObject(attrStr(attrs, oiKeyOutputValue), out)
 		}
-		out.role = roleOther
-		out.ignoreReason = ignoreNotInGraph
 	case md.node == name && (name == langGraphStart || name == langGraphEnd):
 		out.role = roleOther
 		out.ignoreReason = ignorePseudoNode

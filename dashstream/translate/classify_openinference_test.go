@@ -67,12 +67,16 @@ func TestClassifyOpenInference(t *testing.T) {
 			},
 		},
 		{
-			name: "chain outside any graph is other",
+			// The run only when it is the outermost recognised span and its
+			// chain is known to reach the root (runs.go); else ignored.
+			name: "chain without node metadata is a weak run span",
 			ts: testSpan{name: "RunnableSequence", attrs: map[string]any{
 				"openinference.span.kind": "CHAIN", "output.value": "tools"}},
 			check: func(t *testing.T, out spanInfo) {
-				assert.Equal(t, roleOther, out.role)
-				assert.Equal(t, ignoreNotInGraph, out.ignoreReason)
+				assert.Equal(t, roleGraph, out.role)
+				assert.True(t, out.weakRun)
+				assert.Equal(t, nestedIgnored, out.nested)
+				assert.Equal(t, ignoreNotInGraph, out.nestedReason)
 			},
 		},
 		{
@@ -248,7 +252,7 @@ func TestClassifyOpenInference(t *testing.T) {
 			ts: testSpan{name: "agent", attrs: map[string]any{
 				"openinference.span.kind": "CHAIN", "metadata": `{"langgraph_node": "agent",`, "session.id": "s1", "input.value": state}},
 			check: func(t *testing.T, out spanInfo) {
-				assert.Equal(t, roleOther, out.role)
+				assert.NotEqual(t, roleNode, out.role)
 				assert.Equal(t, badMetadataNotJSON, out.badReason)
 				assert.Equal(t, "s1", out.threadID)
 			},
@@ -258,7 +262,7 @@ func TestClassifyOpenInference(t *testing.T) {
 			ts: testSpan{name: "agent", attrs: map[string]any{
 				"openinference.span.kind": "CHAIN", "metadata": `{"langgraph_node": 5, "langgraph_step": {"x":1}, "thread_id": []}`}},
 			check: func(t *testing.T, out spanInfo) {
-				assert.Equal(t, roleOther, out.role)
+				assert.NotEqual(t, roleNode, out.role)
 				assert.False(t, out.hasStep)
 				assert.Empty(t, out.threadID)
 			},

@@ -17,6 +17,13 @@ const (
 	DefaultAttributeMaxBytes  = 64 << 10
 	DefaultMaxThreads         = 10000
 	DefaultIdleTimeout        = 30 * time.Minute
+	// DefaultRunTimeout: a run whose own span has not arrived is ended
+	// after this long without any span of it. An hour: agents wait for
+	// people (approvals, answers) and slow tools (research, builds, batch
+	// jobs) for minutes to tens of minutes with no span ending meanwhile,
+	// and a run ended too early loses its later spans; a dead run shows as
+	// open for at most an hour.
+	DefaultRunTimeout = time.Hour
 	// DefaultStateMemoryBytes bounds the sessions' states in memory.
 	DefaultStateMemoryBytes = 512 << 20
 	// DefaultMaxRecordBytes is sarama's default Producer.MaxMessageBytes.
@@ -50,7 +57,7 @@ func DefaultConfig() Config {
 	return Config{
 		Conventions: []string{
 			ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry,
-			ConventionGenAI, ConventionDashFlow,
+			ConventionLangfuse, ConventionGenAI, ConventionDashFlow,
 		},
 		CheckpointInterval: DefaultCheckpointInterval,
 		StateMaxBytes:      DefaultStateMaxBytes,
@@ -62,6 +69,7 @@ func DefaultConfig() Config {
 		},
 		MaxThreads:           DefaultMaxThreads,
 		IdleTimeout:          DefaultIdleTimeout,
+		RunTimeout:           DefaultRunTimeout,
 		StateMemoryBytes:     DefaultStateMemoryBytes,
 		Compression:          true,
 		CompressionThreshold: dashstream.DefaultCompressionThreshold,
@@ -107,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("session.idle_timeout: %s is negative", c.IdleTimeout))
+	}
+	if c.RunTimeout < 0 {
+		errs = append(errs, fmt.Errorf("session.run_timeout: %s is negative", c.RunTimeout))
 	}
 	if c.StateMemoryBytes < 0 {
 		errs = append(errs, fmt.Errorf("session.state_memory_bytes: %d is negative", c.StateMemoryBytes))
@@ -156,5 +167,5 @@ func isKnownConvention(name string) bool {
 }
 
 func knownConventions() []string {
-	return []string{ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionGenAI, ConventionDashFlow}
+	return []string{ConventionDashStream, ConventionOpenInference, ConventionOpenLLMetry, ConventionLangfuse, ConventionGenAI, ConventionDashFlow}
 }

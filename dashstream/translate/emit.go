@@ -27,6 +27,11 @@ type emitter struct {
 	res *Result
 	key []byte
 	ar  *callArena
+	// found collects the bad input met while emitting; Translate accounts
+	// for it.
+	found *issues
+	// now is the call's time (unix nanos), for the run timeout.
+	now int64
 }
 
 // callArena lends one Translate call's emitters the protobuf structs of the
@@ -123,16 +128,24 @@ func (a *callArena) span(src *spanInfo) *spanCache {
 }
 
 // thread emits every run of the thread, runs by first start time.
+// Runs quiet for longer than the run timeout end first.
 func (e *emitter) thread(tw *threadWork) {
 	e.key = []byte(tw.id)
+	e.expire()
 	for _, rw := range tw.runs {
 		e.run(rw)
 	}
+	e.s.noteOpenRuns()
 }
 
 // run emits one run's part of this call (SPEC §4.4).
 func (e *emitter) run(rw *runWork) {
 	rs := e.s.runs.get(rw.runID)
+	if rs.timedOut {
+		e.dropLate(rw)
+		return
+	}
+	rs.lastSeen = e.now
 	for _, m := range rw.routers {
 		rs.addRouter(m)
 	}
@@ -171,7 +184,7 @@ func (e *emitter) run(rw *runWork) {
 			e.children(rw, rs, []*spanInfo{o}, o.nodeName)
 		}
 	}
-	if rw.graph != nil {
+	if rw.own != nil {
 		e.graphEnd(rw, rs)
 	}
 }
@@ -181,9 +194,10 @@ func (e *emitter) run(rw *runWork) {
 func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	rs.started = true
 	src := rw.firstSpan
-	if rw.graph != nil {
-		src = rw.graph
+	if rw.own != nil {
+		src = rw.own
 	}
+	rs.origin = e.origin(src)
 	ab := e.attrs(6)
 	ab.str("graph_name", rw.graphName)
 	ab.str("run_id", rw.runID)
@@ -193,9 +207,9 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	}
 	if schema != "" {
 		if len(schema) > e.t.cfg.AttributeMaxBytes {
-			e.t.bad(&e.res.Stats, "schema_too_large", src)
+			e.found.add("schema_too_large", src)
 		} else if v, err := dashstream.ParseJSONString(schema, dashstream.ParseOptions{MaxDepth: maxStateDepth}); err != nil {
-			e.t.bad(&e.res.Stats, "schema_not_json", src)
+			e.found.add("schema_not_json", src)
 		} else {
 			text := string(dashstream.MarshalJSON(v))
 			sum := sha256.Sum256([]byte(text))
@@ -211,13 +225,13 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	if raw != "" {
 		doc, reason := e.buildState(raw)
 		if reason != "" {
-			e.t.bad(&e.res.Stats, reason, src)
+			e.found.add(reason, src)
 		} else {
 			e.res.Stats.Redactions += int64(doc.Redactions())
 			if doc.JSONLen() > e.t.cfg.AttributeMaxBytes {
 				// A JSON document cannot be truncated: leave it out; the
 				// base is {} and the next StateDiff carries the state.
-				e.t.bad(&e.res.Stats, "initial_state_too_large", src)
+				e.found.add("initial_state_too_large", src)
 			} else {
 				ab.strRaw("initial_state_json", string(doc.CompactJSON()))
 				base = doc
@@ -234,11 +248,15 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	}
 }
 
-// graphEnd emits the final state and GRAPH_END / GRAPH_ERROR once per run.
+// graphEnd emits the final state and GRAPH_END / GRAPH_ERROR once per run,
+// when the run's own span (its graph span, or the lone span it is) ends.
 func (e *emitter) graphEnd(rw *runWork, rs *runState) {
-	g := rw.graph
+	g := rw.own
+	if rs.ended && g.closer {
+		return
+	}
 	if rs.ended {
-		e.t.bad(&e.res.Stats, "duplicate_graph_span", g)
+		e.found.add("duplicate_graph_span", g)
 		return
 	}
 	rs.ended = true
@@ -247,17 +265,22 @@ func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 		e.snapshot(g.finalState, g.endNanos, g, rw.runID, "", "")
 	}
 	dur := durationMicros(g)
-	ab := e.attrs(3)
+	ab := e.attrs(4)
+	// The run it ends: runs of a thread may interleave (one waiting for
+	// its own span while the next starts), so consumers match ends by it.
+	ab.str("run_id", rw.runID)
 	if g.failed {
 		ab.str("error", nonEmpty(g.errorMessage, "error"))
 		ab.str("exception_type", g.exceptionType)
 		e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", g.endNanos, g, &ab, dur, "")
 		e.restState()
+		rs.origin = nil
 		return
 	}
 	ab.float("duration_us", float64(dur))
 	e.event(pb.EventType_EVENT_TYPE_GRAPH_END, "", g.endNanos, g, &ab, dur, "")
 	e.restState()
+	rs.origin = nil // only the run timeout needs it
 }
 
 // group emits one step's node executions: edges from the previous step,
@@ -396,6 +419,11 @@ func (e *emitter) pseudoNode(rw *runWork, rs *runState, si *spanInfo) {
 	}
 	if si.stateAfter != "" && forward(rs, si, true) {
 		e.snapshot(si.stateAfter, si.endNanos, si, rw.runID, "", "")
+		if si.nodeName == "__end__" {
+			// The run's final state: node spans arriving after it (their
+			// parents came first) are older.
+			rs.hasStatePos, rs.maxStatePos, rs.maxStateTime = true, math.MaxInt64, math.MaxUint64
+		}
 	}
 }
 
@@ -575,7 +603,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 		}
 	}
 	if reason != "" {
-		e.t.bad(st, reason, src)
+		e.found.add(reason, src)
 		if reason == "state_too_large" {
 			// Not diffed; consumers keep the older state and the next state
 			// that fits goes out in full.
@@ -759,7 +787,7 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 			reason = "oversize"
 			st.OversizeDrops++
 		} else {
-			st.BadInput[reason]++
+			e.found.add(reason, src)
 		}
 		e.t.log.Warn("dashstream record dropped; thread resyncs",
 			zap.String("reason", reason), zap.String("thread_id", e.s.threadID),
@@ -768,12 +796,7 @@ func (e *emitter) send(msg *pb.DashStreamMessage, h *pb.Header, typ pb.MessageTy
 		return false
 	}
 	e.s.commitSequence(e.t.clock)
-	topic := e.t.cfg.Topic
-	if e.t.cfg.ResolveTopic != nil {
-		if tp := e.t.cfg.ResolveTopic(e.ctx, src.resource); tp != "" {
-			topic = tp
-		}
-	}
+	topic := e.topic(src)
 	if value == nil {
 		e.res.pending = append(e.res.pending, pendingValue{record: len(e.res.Records), v: v})
 	}
@@ -842,6 +865,21 @@ func (e *emitter) headers(src *spanInfo) []Header {
 	hs = hs[:len(hs):len(hs)] // shared by records: an append must copy
 	c.headers = hs
 	return hs
+}
+
+// topic: ResolveTopic's choice for the span (its resource, the request's
+// client metadata) else the configured topic; a message sent without a
+// span (run timeout) goes where its run went.
+func (e *emitter) topic(src *spanInfo) string {
+	if src.topic != "" {
+		return src.topic
+	}
+	if e.t.cfg.ResolveTopic != nil {
+		if tp := e.t.cfg.ResolveTopic(e.ctx, src.resource); tp != "" {
+			return tp
+		}
+	}
+	return e.t.cfg.Topic
 }
 
 // tenant: the TenantAttribute resource attribute overrides TenantID.

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-
-	"go.uber.org/zap"
 )
 
 // Reasons counted for flat layouts (spanInfo.flat).
@@ -23,7 +21,7 @@ const (
 // router is told the node it ran in, and an unnamed node execution takes the
 // name of the router choice made just before it. Node executions nothing
 // names keep their span's name and are counted, with one log line per call.
-func (t *Translator) placeFlat(rw *runWork, st *Stats) {
+func placeFlat(rw *runWork, found *issues) {
 	for _, si := range rw.pseudo {
 		if si.flat {
 			// The graph chain's final state (__end__) belongs at its end; its
@@ -42,20 +40,20 @@ func (t *Translator) placeFlat(rw *runWork, st *Stats) {
 	}
 	slices.SortStableFunc(flatNodes, func(a, b *nodeExec) int { return cmp.Compare(a.si.startNanos, b.si.startNanos) })
 	containing := func(si *spanInfo) *nodeExec {
-		var found *nodeExec
+		var at *nodeExec
 		n := 0
 		for _, ne := range flatNodes {
 			if ne.si.startNanos <= si.startNanos && si.startNanos <= ne.si.endNanos {
-				if found == nil {
-					found = ne
+				if at == nil {
+					at = ne
 				}
 				n++
 			}
 		}
 		if n > 1 {
-			t.bad(st, badFlatAmbiguousNode, si)
+			found.add(badFlatAmbiguousNode, si)
 		}
-		return found
+		return at
 	}
 
 	// Routers in time order name the first unnamed execution after them.
@@ -92,7 +90,7 @@ func (t *Translator) placeFlat(rw *runWork, st *Stats) {
 		case si.role == roleRouter && ne.si.nameUnknown:
 			// A decision of a node nobody can name: it named the next node
 			// above, but an edge from "some node" is no branch to show.
-			t.bad(st, badFlatRouterSourceUnknown, si)
+			found.add(badFlatRouterSourceUnknown, si)
 		case si.role == roleRouter:
 			// attach finds the node again by name and time.
 			si.nodeName = ne.si.nodeName
@@ -103,16 +101,10 @@ func (t *Translator) placeFlat(rw *runWork, st *Stats) {
 	}
 	rw.orphans = rest
 
-	unknown := 0
 	for _, ne := range flatNodes {
 		if ne.si.nameUnknown {
-			unknown++
-			t.bad(st, badFlatNodeNameUnknown, ne.si)
+			// account logs these once per call, at info level.
+			found.add(badFlatNodeNameUnknown, ne.si)
 		}
-	}
-	if unknown > 0 {
-		t.log.Info("node names unknown: the spans do not name the nodes (OpenLLMetry JS); "+
-			"executions not named by a router choice keep the span's name",
-			zap.String("run_id", rw.runID), zap.Int("executions", unknown), zap.String("name", flatNodes[0].si.span.Name()))
 	}
 }

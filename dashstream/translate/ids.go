@@ -34,6 +34,12 @@ func newIDGen(now time.Time, n int) *idGen {
 	return &idGen{rng: rand.NewChaCha8(seed), ms: uint64(now.UnixMilli()), block: make([]byte, 16*n)}
 }
 
+// seededIDGen is an idGen whose ids follow from seed (tests compare
+// records byte for byte).
+func seededIDGen(now time.Time, seed [32]byte) *idGen {
+	return &idGen{rng: rand.NewChaCha8(seed), ms: uint64(now.UnixMilli()), block: make([]byte, 16*256)}
+}
+
 // next returns a fresh 16-byte UUID v7.
 func (g *idGen) next() []byte {
 	if len(g.block) < 16 {

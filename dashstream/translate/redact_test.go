@@ -182,7 +182,7 @@ func TestConfigValidate(t *testing.T) {
 	if d.CheckpointInterval != 20 || d.StateMaxBytes != 1<<20 || d.AttributeMaxBytes != 64<<10 || d.MaxThreads != 10000 ||
 		d.MaxRecordBytes != 1_000_000 || d.Topic != "dashstream-events" || !d.Compression || d.CompressionThreshold != 512 ||
 		d.CompressionLevel != dashstream.ZstdFastest || d.CompressionWindow != 1<<20 ||
-		strings.Join(d.Conventions, ",") != "dashstream,openinference,openllmetry,gen_ai,dashflow" {
+		strings.Join(d.Conventions, ",") != "dashstream,openinference,openllmetry,langfuse,gen_ai,dashflow" {
 		t.Fatalf("DefaultConfig = %+v", d)
 	}
 }

@@ -3,6 +3,9 @@ package translate
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
 )
@@ -20,6 +23,11 @@ const maxRoutersPerRun = 16
 // below mu are guarded by it; refs, lastUsed and elem by the session table.
 type session struct {
 	threadID string
+
+	// oldestOpen is when the least recently seen open run of the thread
+	// last had a span (unix nanos; 0 = no open run): read without the
+	// session lock by the run timeout's sweep and by idle eviction.
+	oldestOpen atomic.Int64
 
 	// guarded by sessionTable.mu
 	refs     int
@@ -60,6 +68,13 @@ type session struct {
 type runState struct {
 	started bool
 	ended   bool
+	// timedOut: ended by the run timeout; its later spans are dropped.
+	timedOut bool
+	// lastSeen: when a span of the run last arrived (unix nanos).
+	lastSeen int64
+	// origin: where the run's messages go, for a GRAPH_ERROR sent when no
+	// span of it is at hand (the run timeout).
+	origin *runOrigin
 
 	// last is the newest step group emitted, for edges across calls.
 	last stepCursor
@@ -75,6 +90,17 @@ type runState struct {
 	maxStateTime uint64
 
 	routers []routerMemo
+}
+
+// runOrigin is what a message of a run needs from its spans: its trace
+// context (record headers), resource (tenant) and topic.
+type runOrigin struct {
+	trace      pcommon.TraceID
+	span       pcommon.SpanID
+	flags      uint32
+	traceState string
+	resource   pcommon.Resource
+	topic      string
 }
 
 // stepCursor is the newest step group of a run: the node executions that
@@ -184,6 +210,18 @@ func (m *runMemory) get(id string) *runState {
 	m.ids = append(m.ids, id)
 	m.runs[id] = r
 	return r
+}
+
+// noteOpenRuns refreshes oldestOpen from the session's runs.
+func (s *session) noteOpenRuns() {
+	var oldest int64
+	for _, id := range s.runs.ids {
+		rs := s.runs.runs[id]
+		if rs.started && !rs.ended && (oldest == 0 || rs.lastSeen < oldest) {
+			oldest = max(rs.lastSeen, 1)
+		}
+	}
+	s.oldestOpen.Store(oldest)
 }
 
 // markLost makes the next state message a full_state without a base

@@ -116,8 +116,14 @@ func (t *sessionTable) evictLocked(nowNanos int64) int {
 		s := e.Value.(*session)
 		prev := e.Prev()
 		over := len(t.m) > t.max || (t.stateBudget > 0 && t.stateBytes.Load() > t.stateBudget)
-		idle := s.lastUsed < cutoff
+		// A thread with an open run waits for the run timeout to end it.
+		idle := s.lastUsed < cutoff && s.oldestOpen.Load() == 0
 		if !over && !idle {
+			if s.lastUsed < cutoff {
+				// Idle but holding an open run: look further.
+				e = prev
+				continue
+			}
 			break
 		}
 		if s.refs == 0 {
@@ -131,6 +137,20 @@ func (t *sessionTable) evictLocked(nowNanos int64) int {
 		e = prev
 	}
 	return evicted
+}
+
+// expiring returns, sorted, the threads with an open run that has had
+// no span since before cutoff (unix nanos).
+func (t *sessionTable) expiring(cutoff int64) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ids []string
+	for id, s := range t.m {
+		if o := s.oldestOpen.Load(); o != 0 && o < cutoff {
+			ids = append(ids, id)
+		}
+	}
+	return sortedUnique(ids)
 }
 
 // len returns the number of live sessions.

@@ -106,6 +106,35 @@ type spanInfo struct {
 	// start and end, wherever the call lands (also without its node).
 	conversation bool
 
+	// nested says what a graph span (a graph or agent invocation) becomes
+	// when it sits inside another run: the outermost recognised graph span of
+	// a trace is the run, one inside a run is a node (an agent invoked by
+	// another: a sub-agent, named nodeName) or ignored (a chain that is the
+	// run only when outermost, counted under nestedReason). The engine
+	// decides (runs.go); classifiers only say which.
+	nested       nestedAs
+	nestedReason string
+	// weakRun: the span is the run only when its chain of parents is known
+	// to reach the trace's root; when it ends at a parent not seen (yet), it
+	// counts as nested. Agents are not weak: an agent whose parent is
+	// unknown is taken as the outermost.
+	weakRun bool
+	// runOwn is set by the engine on the span a run is the execution of:
+	// its graph span, or the outermost recognised span when there is no
+	// graph or agent span above it (a lone model call): its end ends the run.
+	runOwn bool
+	// closer: a copy of a span that only ends its run on another thread
+	// (assemble.go, endElsewhere); nothing when that run has ended.
+	closer bool
+	// topic: where the span's messages go, when already decided (a
+	// message of the run timeout, which has no span).
+	topic string
+	// res is the engine's working memory while placing the span in a run
+	// (runs.go).
+	res resolution
+	// run is the id of the run the engine placed the span in.
+	run string
+
 	// invocationInput is the raw JSON object a graph invocation was called
 	// with (OpenInference/OpenLLMetry graph span input, LangGraph __start__
 	// input). It is the new input of this invocation only, NOT a state
@@ -113,6 +142,22 @@ type spanInfo struct {
 	// earlier history. The engine may use it only as a hint.
 	invocationInput string
 }
+
+// resolution is where runs.go has placed a span so far.
+type resolution struct {
+	run      *callRun // its run (recognised spans)
+	resolved bool     // run is decided (nil: ignored after all)
+	place    place    // where it sits, seen from its parent
+	placeSet bool
+}
+
+// nestedAs is what a graph span inside another run becomes.
+type nestedAs uint8
+
+const (
+	nestedNode    nestedAs = iota // a node of the enclosing run (sub-agent, subgraph)
+	nestedIgnored                 // ignored, counted under nestedReason
+)
 
 // classifier recognises the spans of one convention. classify fills out and
 // returns true when the span belongs to its convention (including spans it

@@ -19,8 +19,13 @@ func TestThreadResolution(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.ThreadAttribute = "session.id"
 	tr := newTestTranslator(t, cfg)
+	// A lone node (a lone model call opens no run: no_run, runs.go); the
+	// later child of trace e is a model call of the run learnt.
 	llm := func(trace string, attrs map[string]any, res map[string]any) sp {
-		m := map[string]any{"dashstream.span.kind": "llm", "dashstream.llm.model": "m"}
+		m := map[string]any{"dashstream.span.kind": "node", "dashstream.llm.model": "m"}
+		if trace == "e" {
+			m["dashstream.span.kind"] = "llm"
+		}
 		for k, v := range attrs {
 			m[k] = v
 		}

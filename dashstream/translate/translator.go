@@ -27,12 +27,16 @@ type Translator struct {
 	clock       *sequenceClock
 	sessions    *sessionTable
 	traces      *traceMemory
+	spans       *spanMemory
 	now         func() time.Time
 	// staticHeaders: Config.StaticHeaders sorted by key, added to every record.
 	staticHeaders []Header
 	// infos recycles the spanInfo slices of calls (*[]spanInfo, cleared):
 	// they are a third of what a call allocates, and die with it.
 	infos sync.Pool
+	// idSeed, when set (tests), seeds every call's id generator, so equal
+	// input gives byte-identical records.
+	idSeed *[32]byte
 	// stateDocs recycles the buffers of replaced state documents.
 	stateDocs dashstream.StateDocPool
 }
@@ -105,6 +109,7 @@ func newTranslator(cfg Config, logger *zap.Logger, now func() time.Time) (*Trans
 		clock:         clock,
 		sessions:      newSessionTable(cfg.MaxThreads, cfg.IdleTimeout, cfg.StateMemoryBytes, now, clock),
 		traces:        newTraceMemory(maxTraceMemory),
+		spans:         newSpanMemory(),
 		now:           now,
 	}, nil
 }
@@ -167,23 +172,37 @@ func (t *Translator) Translate(ctx context.Context, td ptrace.Traces) (*Result, 
 	infos := t.spanInfos(td.SpanCount())
 	// The spanInfos are only used during the call: records keep bytes.
 	defer t.recycleSpanInfos(infos)
-	spans := t.collect(td, infos, &res.Stats)
-	if len(spans) == 0 {
+
+	// 1. collect and classify every span (collect.go),
+	c := t.collect(td, infos, &res.Stats)
+	found := c.found
+	defer func() { t.account(found, &res.Stats) }()
+	if len(c.spans) == 0 && len(c.ignored) == 0 {
 		return res, nil
 	}
-	work := t.group(spans, &res.Stats)
+	// 2. place them in runs and threads, in canonical order (assemble.go,
+	// runs.go),
+	work := t.assemble(c, &res.Stats, &found)
+	if len(work) == 0 {
+		return res, nil
+	}
 	ids := make([]string, 0, len(work))
 	for id := range work {
 		ids = append(ids, id)
 	}
 	ids = sortedUnique(ids)
 	res.threads = ids
-	res.Records = make([]Record, 0, 3*len(spans))
-	res.ids = newIDGen(t.now(), 3*len(spans))
+	res.Records = make([]Record, 0, 3*len(c.spans))
+	res.ids = newIDGen(t.now(), 3*len(c.spans))
+	if t.idSeed != nil {
+		res.ids = seededIDGen(t.now(), *t.idSeed)
+	}
 	res.sessions = t.sessions.acquire(ids)
-	ar := newCallArena(len(spans))
+	// 3. emit each thread's messages in order (emit.go).
+	ar := newCallArena(len(c.spans))
+	now := t.now().UnixNano()
 	for i, id := range ids {
-		e := emitter{t: t, ctx: ctx, s: res.sessions[i], res: res, ar: ar}
+		e := emitter{t: t, ctx: ctx, s: res.sessions[i], res: res, ar: ar, found: &found, now: now}
 		e.thread(work[id])
 	}
 	res.finish(t.enc)

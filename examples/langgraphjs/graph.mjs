@@ -23,6 +23,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { LangChainInstrumentation } from "@arizeai/openinference-instrumentation-langchain";
 import { LangChainInstrumentation as TraceloopLangChainInstrumentation } from "@traceloop/instrumentation-langchain";
+import { CallbackHandler as LangfuseCallbackHandler } from "@langfuse/langchain";
 import * as CallbackManagerModule from "@langchain/core/callbacks/manager";
 
 import { BaseChatModel } from "@langchain/core/language_models/chat_models";
@@ -67,8 +68,10 @@ const USAGE = `usage: node graph.mjs [--capture FILE] [--expect FILE] [--thread-
   --expect FILE        write LangGraph's final state and node executions per thread to FILE
   --thread-prefix P    prefix for the thread ids (default none; use a unique one per
                        end-to-end test run so threads do not collide in Kafka)
-  --instrumentation I  openinference (default) or openllmetry
-                       (@traceloop/instrumentation-langchain)
+  --instrumentation I  openinference (default), openllmetry
+                       (@traceloop/instrumentation-langchain) or langfuse (the Langfuse
+                       SDK's @langfuse/langchain CallbackHandler, spans through this
+                       program's standard OTLP exporter)
 
 Without --capture the spans go over OTLP/HTTP (JSON) to $OTEL_EXPORTER_OTLP_ENDPOINT
 (default ${DEFAULT_ENDPOINT}), path /v1/traces.`;
@@ -101,8 +104,13 @@ function setupTracing({ capture, instrumentation }) {
         callbackManagerModule: CallbackManagerModule,
       });
       break;
+    case "langfuse":
+      // @langfuse/tracing starts its spans on the global tracer provider
+      // registered above; no Langfuse server or key is involved.
+      langfuseCallbacks = true;
+      break;
     default:
-      throw new Error(`unknown --instrumentation ${instrumentation}: want openinference or openllmetry`);
+      throw new Error(`unknown --instrumentation ${instrumentation}: want openinference, openllmetry or langfuse`);
   }
   return { provider, memory, remote };
 }
@@ -377,8 +385,14 @@ function toJSONValue(v) {
 // starts every LangChain run as a root span otherwise, so a graph's spans
 // would not even share a trace. The span carries the thread the way
 // Traceloop's association properties do.
+// With the Langfuse SDK, its CallbackHandler is passed per invocation, as its
+// documentation shows; LangGraph hands it every run below the graph.
 let wrapInvocation = false;
+let langfuseCallbacks = false;
 async function invoke(graph, input, config) {
+  if (langfuseCallbacks) {
+    return graph.invoke(input, { ...config, callbacks: [new LangfuseCallbackHandler()] });
+  }
   if (!wrapInvocation) {
     return graph.invoke(input, config);
   }
@@ -442,6 +456,15 @@ async function runScenario(graph, log, prefix) {
   for (const t of threads.values()) {
     const snapshot = await graph.getState({ configurable: { thread_id: t.thread_id } });
     t.final_state = toJSONValue(snapshot.values);
+    if (langfuseCallbacks) {
+      // The Langfuse handler writes a state whose `messages` are LangChain
+      // messages as those messages alone, in its own chat form, and drops
+      // the other channels: what its spans can tell of the state is the
+      // messages, converted by the handler's own extractChatMessageContent.
+      const handler = new LangfuseCallbackHandler();
+      t.langgraph_state = t.final_state;
+      t.final_state = toJSONValue({ messages: snapshot.values.messages.map((m) => handler.extractChatMessageContent(m)) });
+    }
   }
   return [...threads.values()];
 }

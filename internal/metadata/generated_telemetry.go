@@ -36,6 +36,7 @@ type TelemetryBuilder struct {
 	DashstreamRecordsLost        metric.Int64Counter
 	DashstreamRecordsProduced    metric.Int64Counter
 	DashstreamRedactions         metric.Int64Counter
+	DashstreamRunsTimedOut       metric.Int64Counter
 	DashstreamSpansIgnored       metric.Int64Counter
 	DashstreamStateDiffs         metric.Int64Counter
 	DashstreamTranslationLatency metric.Float64Histogram
@@ -143,9 +144,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.DashstreamRunsTimedOut, err = builder.meter.Int64Counter(
+		"otelcol_dashstream_runs_timed_out",
+		metric.WithDescription("Runs ended with GRAPH_ERROR by session.run_timeout because their own span never arrived. [Alpha]"),
+		metric.WithUnit("{run}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.DashstreamSpansIgnored, err = builder.meter.Int64Counter(
 		"otelcol_dashstream_spans_ignored",
-		metric.WithDescription("Spans that carry no graph information and were ignored, by reason. [Alpha]"),
+		metric.WithDescription("Spans that carry no graph information and were ignored, by reason (duplicate_span for a span received again, run_timed_out for a span of a run the run timeout ended). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

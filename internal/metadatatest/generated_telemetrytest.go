@@ -147,10 +147,26 @@ func AssertEqualDashstreamRedactions(t *testing.T, tt *componenttest.Telemetry, 
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualDashstreamRunsTimedOut(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_dashstream_runs_timed_out",
+		Description: "Runs ended with GRAPH_ERROR by session.run_timeout because their own span never arrived. [Alpha]",
+		Unit:        "{run}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_dashstream_runs_timed_out")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualDashstreamSpansIgnored(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_dashstream_spans_ignored",
-		Description: "Spans that carry no graph information and were ignored, by reason. [Alpha]",
+		Description: "Spans that carry no graph information and were ignored, by reason (duplicate_span for a span received again, run_timed_out for a span of a run the run timeout ended). [Alpha]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -31,6 +31,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.DashstreamRecordsLost.Add(context.Background(), 1)
 	tb.DashstreamRecordsProduced.Add(context.Background(), 1)
 	tb.DashstreamRedactions.Add(context.Background(), 1)
+	tb.DashstreamRunsTimedOut.Add(context.Background(), 1)
 	tb.DashstreamSpansIgnored.Add(context.Background(), 1)
 	tb.DashstreamStateDiffs.Add(context.Background(), 1)
 	tb.DashstreamTranslationLatency.Record(context.Background(), 1)
@@ -56,6 +57,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualDashstreamRedactions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualDashstreamRunsTimedOut(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualDashstreamSpansIgnored(t, testTel,

@@ -30,6 +30,14 @@ async function refreshThreads() {
   if (cur && cur.version !== view.threadVersion) await refreshThread();
 }
 
+// openAge: how long ago an open run (started, never ended) started.
+function openAge(t) {
+  const s = Math.round((t.open_for_us || 0) / 1e6);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return `${Math.round(s / 3600)}h`;
+}
+
 function renderThreads() {
   const f = view.filter.toLowerCase();
   const shown = view.threads.filter((t) => !f || t.id.toLowerCase().includes(f) || (t.graph || '').toLowerCase().includes(f));
@@ -37,7 +45,7 @@ function renderThreads() {
   $('threads').innerHTML = shown.map((t) => `
     <li data-thread="${esc(t.id)}" class="${t.id === view.selected ? 'selected' : ''}">
       <div class="id">${esc(t.id)}</div>
-      <div class="sub">${esc(t.graph || '—')} <span class="badge ${esc(t.status)}">${esc(t.status)}</span>
+      <div class="sub">${esc(t.graph || '—')} <span class="badge ${esc(t.status)}"${t.status === 'open' ? ` title="started ${esc(openAge(t))} ago and never ended"` : ''}>${esc(t.status)}${t.status === 'open' ? ` ${esc(openAge(t))}` : ''}</span>
         ${t.problems ? `<span class="badge problems">${t.problems} problem(s)</span>` : ''}</div>
       <div class="sub">${t.runs} run(s) · ${t.messages} msgs${t.running ? ` · running <b>${esc(t.running)}</b>` : ''}</div>
     </li>`).join('');
@@ -71,7 +79,7 @@ async function refreshThread() {
   $('empty').hidden = true;
   $('detail').hidden = false;
   $('thread-title').textContent = t.thread.id;
-  $('thread-status').textContent = t.thread.status;
+  $('thread-status').textContent = t.thread.status === 'open' ? `open ${openAge(t.thread)}` : t.thread.status;
   $('thread-status').className = 'badge ' + t.thread.status;
   $('thread-meta').textContent = `${t.thread.graph || ''} · ${t.thread.runs} run(s) · ${t.thread.messages} messages · last sequence ${t.thread.last_sequence}`;
   const probs = t.problems || [];

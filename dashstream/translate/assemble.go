@@ -6,8 +6,6 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.uber.org/zap"
 )
 
 // maxParentHops bounds parent-link walks (cycles in malformed input).
@@ -64,6 +62,11 @@ type runWork struct {
 	firstStart uint64
 	firstSpan  *spanInfo
 	graph      *spanInfo
+	// thread is the thread the run's spans of this call are on.
+	thread string
+	// own is the span the run is the execution of (runs.go): its graph
+	// span, or the lone span it wraps; nil when it is not in this call.
+	own *spanInfo
 
 	graphName    string
 	schemaJSON   string
@@ -85,124 +88,6 @@ type nodeExec struct {
 // isPseudoNode: LangGraph's __start__ and __end__ are not nodes (SPEC §4.1).
 func isPseudoNode(name string) bool { return name == "__start__" || name == "__end__" }
 
-// collect classifies every span of td; unrecognised and "other" spans are
-// counted and dropped, malformed parts are repaired or counted.
-func (t *Translator) collect(td ptrace.Traces, infos []spanInfo, st *Stats) []*spanInfo {
-	out := make([]*spanInfo, 0, len(infos))
-	k := 0
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		res := rs.Resource()
-		sss := rs.ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			ss := sss.At(j)
-			scope := ss.Scope()
-			spans := ss.Spans()
-			for n := 0; n < spans.Len(); n++ {
-				span := spans.At(n)
-				st.Spans++
-				si := &infos[k]
-				k++
-				if !t.classify(res, scope, span, si, st) {
-					continue
-				}
-				if t.normalise(si, res, span, st) {
-					out = append(out, si)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// classify runs the configured classifiers in order. A classifier that
-// panics on some attribute shape costs that span, never the call.
-func (t *Translator) classify(res pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, si *spanInfo, st *Stats) (ok bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			st.BadInput["classifier_panic"]++
-			t.log.Warn("span classifier panicked; span skipped",
-				zap.String("convention", si.convention), zap.Stringer("span_id", span.SpanID()))
-			ok = false
-		}
-	}()
-	for _, c := range t.classifiers {
-		*si = spanInfo{}
-		si.convention = c.name()
-		if c.classify(res, scope, span, si) {
-			if si.role == roleOther {
-				reason := si.ignoreReason
-				if reason == "" {
-					reason = "other"
-				}
-				st.SpansIgnored[reason]++
-				return false
-			}
-			return true
-		}
-	}
-	st.SpansIgnored["unrecognised"]++
-	return false
-}
-
-// normalise fills the span identity from the span itself and repairs or
-// counts malformed parts; false drops the span.
-func (t *Translator) normalise(si *spanInfo, res pcommon.Resource, span ptrace.Span, st *Stats) bool {
-	si.span = span
-	si.resource = res
-	si.traceID = span.TraceID()
-	si.spanID = span.SpanID()
-	si.parentID = span.ParentSpanID()
-	si.startNanos = uint64(span.StartTimestamp())
-	si.endNanos = uint64(span.EndTimestamp())
-	if si.badReason != "" {
-		t.bad(st, si.badReason, si)
-	}
-	if si.traceID.IsEmpty() {
-		t.bad(st, "missing_trace_id", si)
-		return false
-	}
-	if si.endNanos < si.startNanos {
-		t.bad(st, "end_before_start", si)
-		si.endNanos = si.startNanos
-	}
-	if si.startNanos == 0 {
-		t.bad(st, "missing_start_time", si)
-	}
-	invalid := false
-	for _, p := range []*string{
-		&si.threadID, &si.runID, &si.graphName, &si.nodeName, &si.model, &si.finishReason,
-		&si.toolName, &si.callID, &si.routerChoice, &si.errorMessage, &si.exceptionType,
-		&si.stackTrace, &si.graphEntryPoint,
-	} {
-		if *p != "" && !utf8.ValidString(*p) {
-			*p = sanitiseUTF8(*p)
-			invalid = true
-		}
-	}
-	if invalid {
-		t.bad(st, "invalid_utf8", si)
-	}
-	if si.role == roleNode && si.nodeName == "" {
-		si.nodeName = span.Name()
-		if !utf8.ValidString(si.nodeName) {
-			si.nodeName = sanitiseUTF8(si.nodeName)
-		}
-	}
-	t.boundNames(si, st)
-	return true
-}
-
-// bad counts a bad-input reason and logs it without any value.
-func (t *Translator) bad(st *Stats, reason string, si *spanInfo) {
-	st.BadInput[reason]++
-	if ce := t.log.Check(zap.DebugLevel, "bad input skipped"); ce != nil {
-		ce.Write(zap.String("reason", reason), zap.String("convention", si.convention),
-			zap.Stringer("trace_id", si.traceID), zap.Stringer("span_id", si.spanID))
-	}
-}
-
 // traceAgg gathers what the spans of one trace in this call say about the
 // trace's thread and run.
 type traceAgg struct {
@@ -210,9 +95,16 @@ type traceAgg struct {
 	runFromGraph   bool
 }
 
-// group resolves each span's thread (SPEC §4.2) and run, and builds the
-// per-thread, per-run work in order (SPEC §4.4).
-func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork {
+// assemble is the third stage of a call: it puts the collected spans in
+// canonical order (the records of a request do not depend on the order of
+// its spans), drops spans seen before (duplicate_span), places each span in
+// its run (runs.go) and thread (SPEC §4.2), and builds the per-thread,
+// per-run work in order (SPEC §4.4), with its node executions, their
+// nested spans and the runs' router decisions.
+func (t *Translator) assemble(c collected, st *Stats, found *issues) map[string]*threadWork {
+	spans := c.spans
+	slices.SortFunc(spans, compareSpans)
+	slices.SortFunc(c.ignored, compareSpans)
 	block := min(len(spans), 32)
 	var (
 		aggSlab    = slab[traceAgg]{max: block}
@@ -220,11 +112,52 @@ func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork 
 		runSlab    = slab[runWork]{max: block}
 		nodeSlab   = slab[nodeExec]{max: block}
 	)
-	own := make([]string, len(spans))
+	// The convention's run ids of each trace (a graph span's first).
 	aggs := make(map[pcommon.TraceID]*traceAgg, 4)
-	index := make(map[spanKey]*spanInfo, len(spans))
+	for _, si := range spans {
+		a := aggs[si.traceID]
+		if a == nil {
+			a = aggSlab.new()
+			aggs[si.traceID] = a
+		}
+		if si.runID != "" && (a.run == "" || (si.role == roleGraph && !a.runFromGraph)) {
+			a.run = si.runID
+			a.runFromGraph = si.role == roleGraph
+		}
+	}
+	runFacts := make(map[pcommon.TraceID]traceFacts, len(aggs))
+	for id, a := range aggs {
+		f := traceFacts{run: a.run}
+		if f.run == "" {
+			if mem, known := t.traces.get(id); known {
+				f.run = mem.run
+			}
+		}
+		runFacts[id] = f
+	}
+	spans, index := t.resolveRuns(spans, c.ignored, runFacts, found, st)
+	if len(spans) == 0 {
+		return nil
+	}
+
+	// A run's own span naming no thread takes the one an application span
+	// above it names (a tracer SDK's root span's session.id): the thread
+	// of the whole trace.
+	for _, si := range spans {
+		if si.runOwn && si.role == roleGraph && si.threadID == "" {
+			if th := transparentThread(si, index, t.cfg.ThreadAttribute); th != "" {
+				si.threadID, si.traceWideThread = th, true
+			}
+		}
+	}
+
+	// Threads: the span's own, else what its trace says (in this call or
+	// remembered), else the trace id.
+	own := make([]string, len(spans))
+	for _, a := range aggs {
+		a.wide, a.any = "", ""
+	}
 	for i, si := range spans {
-		index[spanKey{si.traceID, si.spanID}] = si
 		cand := si.threadID
 		if cand == "" && t.cfg.ThreadAttribute != "" {
 			cand = attrString(si.span.Attributes(), t.cfg.ThreadAttribute)
@@ -238,6 +171,7 @@ func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork 
 		own[i] = cand
 		a := aggs[si.traceID]
 		if a == nil {
+			// A span only ending a run (runs.go, closeByIgnored).
 			a = aggSlab.new()
 			aggs[si.traceID] = a
 		}
@@ -247,12 +181,7 @@ func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork 
 		if cand != "" && a.any == "" {
 			a.any = cand
 		}
-		if si.runID != "" && (a.run == "" || (si.role == roleGraph && !a.runFromGraph)) {
-			a.run = si.runID
-			a.runFromGraph = si.role == roleGraph
-		}
 	}
-	// Resolve per trace what is not told per span, and remember it.
 	facts := make(map[pcommon.TraceID]traceFacts, len(aggs))
 	for id, a := range aggs {
 		f := traceFacts{thread: a.wide, run: a.run}
@@ -263,71 +192,62 @@ func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork 
 		if f.thread != "" || f.run != "" {
 			t.traces.learn(id, f)
 		}
-		if known {
-			if f.thread == "" {
-				f.thread = mem.thread
-			}
-			if f.run == "" {
-				f.run = mem.run
-			}
+		if known && f.thread == "" {
+			f.thread = mem.thread
 		}
-		// The last fallback of both, a trace id in hex, made once per trace
-		// rather than per span (same result: resolveRun and the thread
-		// choice below try it last).
-		if f.thread == "" || f.run == "" {
-			h := id.String()
-			if f.thread == "" {
-				f.thread = h
-			}
-			if f.run == "" {
-				f.run = h
-			}
+		if f.thread == "" {
+			f.thread = id.String()
 		}
 		facts[id] = f
 	}
 
 	threads := make(map[string]*threadWork, 2)
 	normalised := make(map[string]string, 2)
+	homes := make(map[runKey]runHome, 2)
 	var order []*runWork
 	for i, si := range spans {
-		f := facts[si.traceID]
 		raw := own[i]
 		if raw == "" {
-			raw = f.thread
-		}
-		if raw == "" {
-			raw = si.traceID.String()
+			raw = facts[si.traceID].thread
 		}
 		tid, ok := normalised[raw]
 		if !ok {
 			var changed bool
 			tid, changed = normaliseThreadID(raw)
 			if changed && len(raw) <= maxThreadIDLen {
-				t.bad(st, "thread_id_invalid_utf8", si)
+				found.add("thread_id_invalid_utf8", si)
 			}
 			normalised[raw] = tid
 		}
-		runID := t.resolveRun(si, index, f)
-
+		rk := runKey{si.traceID, si.run}
+		if _, ok := homes[rk]; !ok {
+			homes[rk] = runHome{thread: t.spans.runThread(rk, tid), firstHere: tid}
+		}
 		tw := threads[tid]
 		if tw == nil {
 			tw = threadSlab.new()
 			tw.id = tid
 			threads[tid] = tw
 		}
-		rw := tw.run(runID)
+		rw := tw.run(si.run)
 		if rw == nil {
 			rw = runSlab.new()
-			rw.runID, rw.firstStart, rw.firstSpan = runID, si.startNanos, si
+			rw.runID, rw.firstStart, rw.firstSpan = si.run, si.startNanos, si
+			rw.thread = tid
 			tw.addRun(rw)
 			order = append(order, rw)
 		} else if si.startNanos < rw.firstStart {
 			rw.firstStart, rw.firstSpan = si.startNanos, si
 		}
-		rw.add(si, st, t, &nodeSlab)
+		rw.add(si, found, &nodeSlab)
 	}
 	for _, rw := range order {
-		t.attach(rw, index, st)
+		if h := homes[runKey{rw.firstSpan.traceID, rw.runID}]; h.thread != "" && h.thread != rw.thread {
+			t.endElsewhere(rw, h.thread, threads, &threadSlab, &runSlab, &order)
+		}
+	}
+	for _, rw := range order {
+		attach(rw, index, found)
 	}
 	for _, tw := range threads {
 		slices.SortStableFunc(tw.runs, func(a, b *runWork) int { return cmp.Compare(a.firstStart, b.firstStart) })
@@ -335,31 +255,91 @@ func (t *Translator) group(spans []*spanInfo, st *Stats) map[string]*threadWork 
 	return threads
 }
 
-// resolveRun: the convention's run id, else that of an ancestor in this
-// call, else what the trace says (in this call or remembered), else the
-// trace id.
-func (t *Translator) resolveRun(si *spanInfo, index map[spanKey]*spanInfo, f traceFacts) string {
-	if si.runID != "" {
-		return si.runID
-	}
-	p := si
-	for hop := 0; hop < maxParentHops && !p.parentID.IsEmpty(); hop++ {
-		p = index[spanKey{si.traceID, p.parentID}]
-		if p == nil {
-			break
+// runHome is the thread a run started on.
+type runHome struct{ thread, firstHere string }
+
+// endElsewhere ends a run that is on two threads. The spans of a trace go
+// to the thread they name, else the one their trace names, else the trace
+// id; when the span naming the thread comes after others of the run (in a
+// later request), the run's spans are on two threads. Each of them ends:
+// the run's own span, here on rw's thread, also ends it on the thread it
+// started on (home); when the run's own span came in an earlier request,
+// the run's part on this new thread ends with its last span here.
+func (t *Translator) endElsewhere(rw *runWork, home string, threads map[string]*threadWork,
+	threadSlab *slab[threadWork], runSlab *slab[runWork], order *[]*runWork) {
+	if rw.own != nil {
+		closer := *rw.own
+		closer.role, closer.runOwn, closer.closer = roleOther, true, true
+		closer.finalState = ""
+		tw := threads[home]
+		if tw == nil {
+			tw = threadSlab.new()
+			tw.id = home
+			threads[home] = tw
 		}
-		if p.runID != "" {
-			return p.runID
+		hr := tw.run(rw.runID)
+		if hr == nil {
+			hr = runSlab.new()
+			hr.runID, hr.firstStart, hr.firstSpan, hr.thread = rw.runID, closer.startNanos, &closer, home
+			tw.addRun(hr)
+			*order = append(*order, hr)
+		}
+		hr.own = &closer
+		return
+	}
+	if !t.spans.ended(runKey{rw.firstSpan.traceID, rw.runID}) {
+		return
+	}
+	last := rw.firstSpan
+	for _, ne := range rw.nodes {
+		if ne.si.endNanos > last.endNanos {
+			last = ne.si
 		}
 	}
-	if f.run != "" {
-		return f.run
+	for _, si := range append(rw.orphans, rw.pseudo...) {
+		if si.endNanos > last.endNanos {
+			last = si
+		}
 	}
-	return si.traceID.String()
+	closer := *last
+	closer.role, closer.runOwn, closer.closer = roleOther, true, true
+	closer.finalState, closer.failed = "", false
+	rw.own = &closer
 }
 
+// dropDuplicates removes the spans seen before, in this call or an earlier
+// one still in the span memory (an SDK retrying an export whose answer it
+// missed sends the same spans again): they produce nothing new, and are
+// counted as ignored, reason duplicate_span. spans are in canonical order;
+// index (the call's ignored spans) gets the spans kept. The span memory is
+// locked by the caller.
+func (t *Translator) dropDuplicates(spans []*spanInfo, index map[spanKey]*spanInfo, st *Stats) []*spanInfo {
+	out := spans[:0]
+	for _, si := range spans {
+		k := spanKey{si.traceID, si.spanID}
+		_, dup := index[k]
+		if !dup {
+			m, ok := t.spans.lookup(k)
+			dup = ok && m.seen
+		}
+		if dup {
+			st.SpansIgnored[ignoreDuplicateSpan]++
+			continue
+		}
+		index[k] = si
+		out = append(out, si)
+	}
+	return out
+}
+
+// ignoreDuplicateSpan counts a span received again.
+const ignoreDuplicateSpan = "duplicate_span"
+
 // add files one span under its run.
-func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator, nodes *slab[nodeExec]) {
+func (rw *runWork) add(si *spanInfo, found *issues, nodes *slab[nodeExec]) {
+	if si.runOwn {
+		rw.own = si
+	}
 	if si.graphName != "" && (rw.graphName == "" || si.role == roleGraph) {
 		rw.graphName = si.graphName
 	}
@@ -375,7 +355,7 @@ func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator, nodes *slab[nodeE
 	switch si.role {
 	case roleGraph:
 		if rw.graph != nil {
-			t.bad(st, "duplicate_graph_span", si)
+			found.add("duplicate_graph_span", si)
 			return
 		}
 		rw.graph = si
@@ -396,8 +376,8 @@ func (rw *runWork) add(si *spanInfo, st *Stats, t *Translator, nodes *slab[nodeE
 // attach moves llm/tool/checkpoint spans under their enclosing node
 // execution (parent links first, the convention's node hint second),
 // records router decisions, and orders the node executions.
-func (t *Translator) attach(rw *runWork, index map[spanKey]*spanInfo, st *Stats) {
-	t.placeFlat(rw, st)
+func attach(rw *runWork, index map[spanKey]*spanInfo, found *issues) {
+	placeFlat(rw, found)
 	slices.SortStableFunc(rw.nodes, compareNodes(allHaveSteps(rw.nodes)))
 	if rw.graphName == "" && rw.graph != nil {
 		// A run span without a name (Google ADK's invocation) is named
@@ -409,13 +389,18 @@ func (t *Translator) attach(rw *runWork, index map[spanKey]*spanInfo, st *Stats)
 			}
 		}
 	}
+	if rw.graphName == "" && rw.own != nil && rw.own != rw.graph {
+		// A run of a lone span (no graph or agent above it) is named
+		// after it.
+		rw.graphName = nonEmpty(rw.own.nodeName, rw.own.span.Name())
+	}
 	byInfo := make(map[*spanInfo]*nodeExec, len(rw.nodes))
 	for _, ne := range rw.nodes {
 		byInfo[ne.si] = ne
 	}
 	rest := rw.orphans[:0]
 	for _, si := range rw.orphans {
-		ne, parentMissing := enclosingNode(si, index, byInfo)
+		ne := enclosingNode(si, index, byInfo)
 		if ne == nil && si.nodeName != "" {
 			ne = nodeByHint(rw.nodes, si.nodeName, si.startNanos)
 		}
@@ -427,16 +412,13 @@ func (t *Translator) attach(rw *runWork, index map[spanKey]*spanInfo, st *Stats)
 			if m.node != "" {
 				rw.routers = append(rw.routers, m)
 			} else {
-				t.bad(st, "router_without_node", si)
+				found.add("router_without_node", si)
 			}
 			continue
 		}
 		if ne != nil {
 			ne.children = append(ne.children, si)
 			continue
-		}
-		if parentMissing && si.nodeName == "" {
-			t.bad(st, "missing_parent", si)
 		}
 		rest = append(rest, si)
 	}
@@ -472,25 +454,26 @@ func (ne *nodeExec) stateFromChildren() {
 }
 
 // enclosingNode walks parent links to the nearest node execution in this
-// call; parentMissing reports a parent link that leads outside the call.
-func enclosingNode(si *spanInfo, index map[spanKey]*spanInfo, byInfo map[*spanInfo]*nodeExec) (ne *nodeExec, parentMissing bool) {
+// call, through the spans we ignore (index holds them too) and stopping at
+// the run's graph span.
+func enclosingNode(si *spanInfo, index map[spanKey]*spanInfo, byInfo map[*spanInfo]*nodeExec) *nodeExec {
 	p := si
 	for hop := 0; hop < maxParentHops; hop++ {
 		if p.parentID.IsEmpty() {
-			return nil, false
+			return nil
 		}
 		p = index[spanKey{si.traceID, p.parentID}]
 		if p == nil {
-			return nil, true
+			return nil
 		}
 		if ne, ok := byInfo[p]; ok {
-			return ne, false
+			return ne
 		}
 		if p.role == roleGraph {
-			return nil, false
+			return nil
 		}
 	}
-	return nil, false
+	return nil
 }
 
 // nodeByHint finds the execution of node name that was running at ts, else
@@ -566,4 +549,44 @@ func (s *slab[T]) new() *T {
 	p := &s.free[0]
 	s.free = s.free[1:]
 	return p
+}
+
+// transparentThreadKeys name a thread on a span we do not recognise: the
+// session of OpenInference and of the Langfuse SDKs (their root span
+// carries the trace's session.id), the GenAI conversation.
+var transparentThreadKeys = [...]string{oiKeySessionID, genAIKeyConversationID}
+
+// transparentThread is the thread the nearest ignored ancestor of si
+// naming one names (its thread keys, else the configured thread
+// attribute), "" when none does. Only spans we ignore count: a recognised
+// ancestor's thread is already the run's.
+func transparentThread(si *spanInfo, index map[spanKey]*spanInfo, attr string) string {
+	k := spanKey{si.traceID, si.parentID}
+	for hop := 0; hop < maxParentHops && !k.span.IsEmpty(); hop++ {
+		p := index[k]
+		if p == nil || p.role != roleOther {
+			return ""
+		}
+		attrs := p.span.Attributes()
+		for _, key := range transparentThreadKeys {
+			if s := attrString(attrs, key); s != "" {
+				return sanitisedThread(s)
+			}
+		}
+		if attr != "" {
+			if s := attrString(attrs, attr); s != "" {
+				return sanitisedThread(s)
+			}
+		}
+		k.span = p.parentID
+	}
+	return ""
+}
+
+// sanitisedThread keeps a thread id valid UTF-8.
+func sanitisedThread(s string) string {
+	if !utf8.ValidString(s) {
+		return sanitiseUTF8(s)
+	}
+	return s
 }
