@@ -144,6 +144,10 @@ e2e: collector cli devkafka demo ## end-to-end test: demo, LangGraph.js and agen
 crash-test: collector cli devkafka ## SIGKILL the collector with the dev Kafka stalled, restart it, verify --strict (CRASH_REPS=N)
 	@scripts/crash.sh
 
+.PHONY: chaos
+chaos: collector cli devkafka demo ## steady load through a 3-broker dev Kafka whose leaders move, brokers leave, elections drag; verify --strict (CHAOS_REPS=N)
+	@scripts/chaos.sh
+
 .PHONY: screenshots
 screenshots: collector cli devkafka demo ## the README's pictures from real runs (DASHFLOW_UI_DIR=… adds the DashFlow UI's)
 	@scripts/screenshots.sh
