@@ -412,6 +412,9 @@ func (e *tracesExporter) start(ctx context.Context, _ component.Host) error {
 		e.logger.Warn("sending_queue.num_consumers > 1 sends several requests at once: records of a thread may reach Kafka out of order.",
 			zap.Int("num_consumers", q.Get().NumConsumers))
 	}
+	if e.cfg.Producer.Linger > 0 {
+		e.logger.Warn("producer.linger has no effect: each partition's next batch is sent as soon as the previous one is acknowledged.")
+	}
 	e.losses.start()
 	return nil
 }
