@@ -28,9 +28,9 @@ import (
 //   - leaders: partition leaders move to other brokers again and again;
 //   - broker_loss: a broker is removed (its partitions get new leaders, its
 //     listener closes) and added back on the same port, several times;
-//   - slow_election: a broker answers 8 produce requests in a row with
-//     NOT_LEADER_FOR_PARTITION, longer than the producer's own retries last,
-//     three times.
+//   - slow_election: partition 0's leader answers 8, 14, then 8 produce
+//     requests in a row with NOT_LEADER_FOR_PARTITION (14: longer than one
+//     attempt's own tries, so the exporter's retry resends).
 //
 // Each asserts: every record the exporter accepted is in Kafka exactly once
 // (none lost, no duplicate), each thread's sequences go up by one with no
@@ -40,13 +40,15 @@ func TestChaos(t *testing.T) {
 	scenarios := []struct {
 		name  string
 		chaos func(t *testing.T, c *kfake.Cluster, ports []int, stop <-chan struct{})
+		// untilDone: the load goes on until the chaos function returns.
+		untilDone bool
 	}{
-		{"leaders", chaosLeaderMoves},
-		{"broker_loss", chaosBrokerLoss},
-		{"slow_election", chaosSlowElection},
+		{"leaders", chaosLeaderMoves, false},
+		{"broker_loss", chaosBrokerLoss, false},
+		{"slow_election", chaosSlowElection, true},
 	}
 	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) { runChaos(t, sc.chaos) })
+		t.Run(sc.name, func(t *testing.T) { runChaos(t, sc.chaos, sc.untilDone) })
 	}
 }
 
@@ -81,25 +83,24 @@ func chaosBrokerLoss(t *testing.T, c *kfake.Cluster, ports []int, stop <-chan st
 	}
 }
 
-// chaosSlowElection: the leader of partition 0 refuses 8 produce requests in
-// a row (NOT_LEADER_FOR_PARTITION) — sarama's own retries (3) run out, the
-// exporter's take over — three times.
-func chaosSlowElection(t *testing.T, c *kfake.Cluster, _ []int, stop <-chan struct{}) {
-	for range 3 {
-		if !pause(stop, 300*time.Millisecond) {
-			return
-		}
+// chaosSlowElection: the leader of partition 0 refuses 8, 14, then 8 produce
+// requests in a row (NOT_LEADER_FOR_PARTITION). 8 outlasted sarama's async
+// producer's retries (3); 14 outlast one attempt's own tries (11), so the
+// exporter's retry takes over.
+func chaosSlowElection(t *testing.T, c *kfake.Cluster, _ []int, _ <-chan struct{}) {
+	for _, count := range []int{8, 14, 8} {
+		pause(nil, 300*time.Millisecond)
 		h := c.Fault(kfake.Fault{
 			Keys:       []kmsg.Key{kmsg.Produce},
 			Topic:      testTopic,
 			Partitions: []int32{0},
 			Err:        kerr.NotLeaderForPartition,
-			Count:      8,
+			Count:      count,
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := h.Wait(ctx, 8)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := h.Wait(ctx, count)
 		cancel()
-		require.NoError(t, err, "the fault was not hit 8 times")
+		require.NoError(t, err, "the fault was not hit %d times", count)
 	}
 }
 
@@ -121,7 +122,7 @@ const (
 	chaosRunSteps   = 5 // node steps per run; then the run's graph span
 )
 
-func runChaos(t *testing.T, chaos func(*testing.T, *kfake.Cluster, []int, <-chan struct{})) {
+func runChaos(t *testing.T, chaos func(*testing.T, *kfake.Cluster, []int, <-chan struct{}), untilDone bool) {
 	ports := []int{freePort(t), freePort(t), freePort(t)}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.Ports(ports...), kfake.SeedTopics(chaosPartitions, testTopic))
 	require.NoError(t, err)
@@ -134,13 +135,29 @@ func runChaos(t *testing.T, chaos func(*testing.T, *kfake.Cluster, []int, <-chan
 
 	threads := threadNames("chaos", chaosThreads)
 	stop := make(chan struct{})
-	var chaosDone sync.WaitGroup
-	chaosDone.Go(func() { chaos(t, cluster, ports, stop) })
-
-	// Steady load: one step of every thread every 10 ms, for 3 s.
-	var steps atomic.Int64
 	deadline := time.Now().Add(3 * time.Second)
-	for n := 1; time.Now().Before(deadline); n++ {
+	var chaosDone sync.WaitGroup
+	finished := make(chan struct{})
+	chaosDone.Go(func() {
+		defer close(finished)
+		chaos(t, cluster, ports, stop)
+	})
+	loading := func() bool {
+		if time.Now().Before(deadline) {
+			return true
+		}
+		select {
+		case <-finished:
+			return false
+		default:
+			return untilDone
+		}
+	}
+
+	// Steady load: one step of every thread every 10 ms, for 3 s (or until
+	// the chaos function is done).
+	var steps atomic.Int64
+	for n := 1; loading(); n++ {
 		require.NoError(t, exp.ConsumeTraces(t.Context(), chaosStep(threads, n)))
 		steps.Store(int64(n))
 		time.Sleep(10 * time.Millisecond) // load pacing, not synchronisation
