@@ -131,6 +131,8 @@ func runChaos(t *testing.T, chaos func(*testing.T, *kfake.Cluster, []int, <-chan
 	cfg := testConfig(brokers)
 	cfg.CheckpointInterval = 7
 	cfg.BackOffConfig.MaxElapsedTime = 2 * time.Minute
+	// A slow election holds a partition for seconds while the load goes on.
+	cfg.QueueBatchConfig.Get().QueueSize = 1_000_000
 	exp, tel := startExporter(t, cfg, nil)
 
 	threads := threadNames("chaos", chaosThreads)
