@@ -105,6 +105,24 @@ demo_loop() {
 	echo "$k" >"$stopfile.count"
 }
 
+# drained waits (at most 120 s) until the collector has nothing queued and no
+# request in flight, twice in a row half a second apart: a request held by a
+# slow election can keep the topic quiet for longer than a reader's idle time.
+drained() {
+	local metrics=http://127.0.0.1:$OTELCOL_METRICS_PORT/metrics quiet=0 i
+	for ((i = 0; i < 240; i++)); do
+		if curl -fsS "$metrics" | awk '/^otelcol_exporter_(queue_size|in_flight_requests)[{ ]/ { busy += $NF } END { exit busy > 0 }'; then
+			quiet=$((quiet + 1))
+			((quiet >= 2)) && return 0
+		else
+			quiet=0
+		fi
+		sleep 0.5
+	done
+	log "the collector did not drain within 120 s"
+	return 1
+}
+
 run_once() {
 	local scenario=$1 rep=$2 status=0 n lost
 	export DASHSTREAM_QUEUE_DIR=$RUN_DIR/chaos-queue
@@ -125,7 +143,8 @@ run_once() {
 	touch "$RUN_DIR/chaos-stop"
 	wait "$demos" || true
 	n=$(cat "$RUN_DIR/chaos-stop.count")
-	# The queue drains: read until nothing new arrived for 5 s.
+	# The queue drains; then read until nothing new arrived for 5 s.
+	drained || status=1
 	"$DIST_BIN/dashstream" tail --brokers "$DASHSTREAM_KAFKA_ADDR" --from-beginning --follow=false --idle 5s >/dev/null
 	"$DIST_BIN/dashstream" verify --brokers "$DASHSTREAM_KAFKA_ADDR" --thread 'bench-*' --strict \
 		>"$RUN_DIR/chaos-verify.txt" 2>&1 || status=$?
