@@ -152,6 +152,10 @@ router: ## build the routing-tier collector (examples/two-tier/router, its own m
 two-tier-test: collector cli devkafka demo router ## routing tier + two otelcol-dashstream, one restarted under load, verify --strict
 	@scripts/two-tier.sh
 
+.PHONY: chaos
+chaos: collector cli devkafka demo ## steady load through a 3-broker dev Kafka whose leaders move, brokers leave, elections drag; verify --strict (CHAOS_REPS=N)
+	@scripts/chaos.sh
+
 .PHONY: screenshots
 screenshots: collector cli devkafka demo ## the README's pictures from real runs (DASHFLOW_UI_DIR=… adds the DashFlow UI's)
 	@scripts/screenshots.sh

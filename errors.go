@@ -27,11 +27,12 @@ func (e *partialFailure) Unwrap() error { return e.cause }
 
 // Loss reasons (attribute `reason` of dashstream_records_lost).
 const (
-	lossPermanent = "permanent_error" // Kafka rejected the record for good
-	lossOversize  = "oversize"        // larger than producer.max_message_bytes
-	lossReordered = "reordered"       // failed after a later record of its thread was acknowledged
-	lossQueueFull = "queue_full"      // the sending queue refused the request
-	lossRejected  = "enqueue_failed"  // the sending queue refused it for another reason
+	lossPermanent        = "permanent_error"   // Kafka rejected the record for good
+	lossOversize         = "oversize"          // larger than producer.max_message_bytes
+	lossReordered        = "reordered"         // failed after a later record of its thread was acknowledged
+	lossQueueFull        = "queue_full"        // the sending queue refused the request
+	lossRejected         = "enqueue_failed"    // the sending queue refused it for another reason
+	lossRetriesExhausted = "retries_exhausted" // still unacknowledged when retry_on_failure gave up
 )
 
 // errNotStarted is returned when a request is pushed before Start.

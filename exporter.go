@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -295,28 +294,45 @@ func (e *tracesExporter) push(ctx context.Context, req xexporterhelper.Request) 
 	if len(r.records) == 0 {
 		return nil
 	}
+	began := time.Now()
 	outcomes := e.producer.send(r.records)
 	e.tel.produced(ctx, r.records, outcomes)
-	return e.settle(ctx, r, outcomes)
+	return e.settle(ctx, r, outcomes, began)
 }
 
 // settle turns per-record outcomes into the request's result (SPEC §5.5–5.6):
 //   - permanently rejected records are dropped, counted and logged;
 //   - a failed record of a thread whose later record was acknowledged in
-//     this attempt is dropped too: resending it would put it out of order;
+//     this attempt is dropped too: resending it would put it out of order
+//     (the producer keeps each partition's acknowledged records a prefix of
+//     what it sent, so this is a guard, not an expected path);
 //   - the other failed records are returned, in order, in a partialFailure,
-//     so the retry resends only them.
+//     so the retry resends only them. They are not lost: their threads'
+//     sessions are left alone — unless the retry sender would not try again
+//     (retry disabled, or retry_on_failure.max_elapsed_time reached), in
+//     which case they are dropped here, counted (retries_exhausted) and
+//     their threads resync.
 //
-// Every thread with a dropped or unacknowledged record is reported lost, so
-// its next state message is a full state. For unacknowledged records this
-// is done at once, before the retries' outcome is known: exporterhelper does
-// not tell the pusher when it gives up, and a full state is always safe.
-func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes []error) error {
-	if !slices.ContainsFunc(outcomes, func(err error) bool { return err != nil }) {
-		if r.dropped != nil {
-			return consumererror.NewPermanent(r.dropped)
+// Only threads that really lost a record are reported lost: their next
+// state message is a full state.
+func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes []error, began time.Time) error {
+	start := began
+	if r.retrying {
+		start = r.retryStart
+	}
+	acked := 0
+	for _, err := range outcomes {
+		if err == nil {
+			acked++
 		}
-		return nil
+	}
+	delivered := r.delivered + acked
+	if acked == len(outcomes) {
+		if r.retrying {
+			e.logger.Info("Kafka acknowledged the retried records.", zap.Int("records", len(r.records)),
+				zap.Duration("since_first_attempt", time.Since(start)))
+		}
+		return e.finish(r.dropped, delivered)
 	}
 	lastAcked := make(map[string]int)
 	for i, rec := range r.records {
@@ -356,6 +372,15 @@ func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes
 			retry = err
 		}
 	}
+	if len(remaining) > 0 && e.lastAttempt(start) {
+		lostBy[lossRetriesExhausted] += len(remaining)
+		dropped = append(dropped, remaining...)
+		if firstPerm == nil {
+			firstPerm = retry
+		}
+		remaining = nil
+	}
+	droppedErr := r.dropped
 	if len(dropped) > 0 {
 		reasons := make([]string, 0, len(lostBy))
 		for reason, n := range lostBy {
@@ -367,14 +392,12 @@ func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes
 		}
 		sort.Strings(reasons)
 		threads := threadsOf(dropped)
-		e.logger.Error("Kafka rejected DashStream records for good; their threads resync with a full state.",
-			zap.Int("dropped_records", len(dropped)), zap.Int("records", len(r.records)),
+		e.logger.Error("DashStream records dropped; their threads resync with a full state.",
+			zap.Int("dropped_records", len(dropped)), zap.Int("acknowledged", acked),
+			zap.Int("retrying", len(remaining)), zap.Int("records", len(r.records)),
 			zap.Int("threads", len(threads)), zap.Strings("reasons", reasons), zap.Error(firstPerm))
 		e.logger.Debug("Threads resyncing after dropped records.", zap.Strings("thread_ids", threads))
 		e.losses.add(threads)
-	}
-	droppedErr := r.dropped
-	if len(dropped) > 0 {
 		cause := firstPerm
 		if cause == nil {
 			cause = errors.New("records failed after later records of their thread were acknowledged")
@@ -383,11 +406,11 @@ func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes
 	}
 	if len(remaining) > 0 {
 		e.failedAttempts.Add(1)
-		e.logger.Debug("Kafka did not acknowledge some records; retrying them.",
-			zap.Int("unacknowledged", len(remaining)), zap.Int("records", len(r.records)), zap.Error(retry))
-		e.losses.add(threadsOf(remaining))
+		e.logger.Info("Kafka did not acknowledge some records; retrying them, in order.",
+			zap.Int("unacknowledged", len(remaining)), zap.Int("acknowledged", acked), zap.Int("records", len(r.records)),
+			zap.Int("threads", len(threadsOf(remaining))), zap.Duration("since_first_attempt", time.Since(start)), zap.Error(retry))
 		next := newRecordsRequest(remaining)
-		next.dropped = droppedErr
+		next.dropped, next.retrying, next.retryStart, next.delivered = droppedErr, true, start, delivered
 		return &partialFailure{
 			remaining: next,
 			failed:    len(remaining),
@@ -395,10 +418,36 @@ func (e *tracesExporter) settle(ctx context.Context, r *recordsRequest, outcomes
 			cause:     retry,
 		}
 	}
-	if droppedErr != nil {
-		return consumererror.NewPermanent(droppedErr)
+	return e.finish(droppedErr, delivered)
+}
+
+// finish is a request's result once none of its records is left to retry.
+// With an asynchronous queue, a request of which some records reached Kafka
+// ends without error: its losses are counted and logged above with their
+// real size, while an error would make the sending queue log the whole
+// request as dropped. A caller that waits for the result (queue disabled or
+// wait_for_result) gets the permanent error.
+func (e *tracesExporter) finish(dropped error, delivered int) error {
+	if dropped == nil || (e.queueAsync && delivered > 0) {
+		return nil
 	}
-	return nil
+	return consumererror.NewPermanent(dropped)
+}
+
+// lastAttempt reports whether exporterhelper's retry sender may give up
+// after an attempt that ends now (its next delay, at most max_interval ×
+// (1 + randomization_factor), would pass max_elapsed_time, counted from the
+// first attempt), so the records left are lost unless settled as such now.
+func (e *tracesExporter) lastAttempt(start time.Time) bool {
+	b := e.cfg.BackOffConfig
+	if !b.Enabled {
+		return true
+	}
+	if b.MaxElapsedTime <= 0 {
+		return false
+	}
+	longest := time.Duration(float64(b.MaxInterval)*(1+b.RandomizationFactor)) + time.Second
+	return time.Now().Add(longest).After(start.Add(b.MaxElapsedTime))
 }
 
 // resolveTopic picks a resource's topic: client metadata, then resource
@@ -436,6 +485,9 @@ func (e *tracesExporter) start(ctx context.Context, _ component.Host) error {
 	if q := e.cfg.QueueBatchConfig; q.HasValue() && q.Get().NumConsumers > 1 {
 		e.logger.Warn("sending_queue.num_consumers > 1 sends several requests at once: records of a thread may reach Kafka out of order.",
 			zap.Int("num_consumers", q.Get().NumConsumers))
+	}
+	if e.cfg.Producer.Linger > 0 {
+		e.logger.Warn("producer.linger has no effect: each partition's next batch is sent as soon as the previous one is acknowledged.")
 	}
 	e.losses.start()
 	e.startExpiry()

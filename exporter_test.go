@@ -62,12 +62,12 @@ func settleHarness(t *testing.T) (*tracesExporter, *componenttest.Telemetry, fun
 func TestSettleKeepsEarlierDropsAcrossRetries(t *testing.T) {
 	e, tel, _ := settleHarness(t)
 	recs := []*translate.Record{testRecords(1, 8, "a", 1)[0], testRecords(1, 8, "big", 1)[0], testRecords(1, 8, "big", 2)[0]}
-	err := e.settle(t.Context(), newRecordsRequest(recs), []error{nil, sarama.ErrMessageSizeTooLarge, sarama.ErrOutOfOrderSequenceNumber})
+	err := e.settle(t.Context(), newRecordsRequest(recs), []error{nil, sarama.ErrMessageSizeTooLarge, sarama.ErrOutOfOrderSequenceNumber}, time.Now())
 	pf, ok := errors.AsType[*partialFailure](err)
 	require.True(t, ok, "got %v", err)
 	require.Len(t, pf.remaining.records, 1)
 	// The retry delivers the rest: the request still ends in the drop.
-	err = e.settle(t.Context(), pf.remaining, []error{nil})
+	err = e.settle(t.Context(), pf.remaining, []error{nil}, time.Now())
 	require.Error(t, err)
 	assert.True(t, consumererror.IsPermanent(err), "got %v", err)
 	assert.ErrorIs(t, err, sarama.ErrMessageSizeTooLarge)
@@ -89,6 +89,7 @@ func TestSettle(t *testing.T) {
 		wantPermanent bool
 		wantLost      map[string]int64
 		wantReported  []string
+		setup         func(*tracesExporter)
 	}{
 		{
 			name:     "all acknowledged",
@@ -100,7 +101,7 @@ func TestSettle(t *testing.T) {
 			recs:          []*translate.Record{rec("a", 1), rec("b", 1), rec("a", 2), rec("b", 2)},
 			outcomes:      []error{nil, retry, retry, retry},
 			wantRemaining: []uint64{1, 2, 2},
-			wantReported:  []string{"a", "b"},
+			// Retries are not losses: no thread resyncs.
 		},
 		{
 			name:          "a failure before an acknowledged record of its thread is dropped",
@@ -124,13 +125,51 @@ func TestSettle(t *testing.T) {
 			outcomes:      []error{retry, perm, retry},
 			wantRemaining: []uint64{1, 1},
 			wantLost:      map[string]int64{lossOversize: 1},
-			wantReported:  []string{"a", "big", "c"},
+			wantReported:  []string{"big"},
+		},
+		{
+			name:         "queued: partly delivered ends without error, the loss counted",
+			recs:         []*translate.Record{rec("a", 1), rec("big", 1), rec("c", 1)},
+			outcomes:     []error{nil, perm, nil},
+			wantLost:     map[string]int64{lossOversize: 1},
+			wantReported: []string{"big"},
+			setup:        func(e *tracesExporter) { e.queueAsync = true },
+		},
+		{
+			name:          "queued: nothing delivered is the request's permanent error",
+			recs:          []*translate.Record{rec("big", 1)},
+			outcomes:      []error{perm},
+			wantPermanent: true,
+			wantLost:      map[string]int64{lossOversize: 1},
+			wantReported:  []string{"big"},
+			setup:         func(e *tracesExporter) { e.queueAsync = true },
+		},
+		{
+			name:          "retry disabled: the unacknowledged are lost and resync",
+			recs:          []*translate.Record{rec("a", 1), rec("b", 1), rec("b", 2)},
+			outcomes:      []error{nil, retry, retry},
+			wantPermanent: true,
+			wantLost:      map[string]int64{lossRetriesExhausted: 2},
+			wantReported:  []string{"b"},
+			setup:         func(e *tracesExporter) { e.cfg.BackOffConfig.Enabled = false },
+		},
+		{
+			name:          "max_elapsed_time reached: the unacknowledged are lost and resync",
+			recs:          []*translate.Record{rec("a", 1), rec("b", 1)},
+			outcomes:      []error{retry, nil},
+			wantPermanent: true,
+			wantLost:      map[string]int64{lossRetriesExhausted: 1},
+			wantReported:  []string{"a"},
+			setup:         func(e *tracesExporter) { e.cfg.BackOffConfig.MaxElapsedTime = time.Second },
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, tel, reported := settleHarness(t)
-			err := e.settle(t.Context(), newRecordsRequest(tt.recs), tt.outcomes)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			err := e.settle(t.Context(), newRecordsRequest(tt.recs), tt.outcomes, time.Now())
 			switch {
 			case tt.wantRemaining != nil:
 				pf, ok := errors.AsType[*partialFailure](err)

@@ -57,6 +57,11 @@ func newSaramaConfig(ctx context.Context, cfg *Config) (*sarama.Config, error) {
 	sc.Producer.MaxMessageBytes = p.MaxMessageBytes
 	sc.Producer.Flush.MaxMessages = p.FlushMaxMessages
 	sc.Producer.Flush.Frequency = p.Linger
+	// How long one attempt rides out a leader election or a restarting broker
+	// before the exporter's retry_on_failure takes over (partition_producer.go):
+	// 10 tries, 100 ms doubling up to 1 s, about 7.5 s.
+	sc.Producer.Retry.Max = producerRetries
+	sc.Producer.Retry.BackoffFunc = producerBackoff
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
 	sc.Producer.Partitioner = sarama.NewConsistentCRCHashPartitioner
@@ -132,7 +137,7 @@ type kafkaProducer struct {
 
 	mu     sync.Mutex
 	client sarama.Client
-	sp     *orderedProducer
+	sp     *partitionProducer
 	tail   *kafkaTail // what this producer read back (dedup.go)
 	closed bool
 
@@ -145,7 +150,7 @@ func newKafkaProducer(brokers []string, conf *sarama.Config, readBack int64, log
 }
 
 // connect creates the sarama producer if needed.
-func (p *kafkaProducer) connect() (*orderedProducer, error) {
+func (p *kafkaProducer) connect() (*partitionProducer, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -158,7 +163,7 @@ func (p *kafkaProducer) connect() (*orderedProducer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashstream: connecting to Kafka brokers %v: %w", p.brokers, err)
 	}
-	sp, err := newOrderedProducer(client)
+	sp, err := newPartitionProducer(client, p.conf)
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("dashstream: creating Kafka producer: %w", err)
@@ -270,40 +275,23 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 		p.reset()
 		return fail(err)
 	}
-	msgs := make([]*sarama.ProducerMessage, 0, len(recs))
-	// One allocation for all messages and their outcome slots; records of
-	// one span share their headers, and so do their messages.
-	backing := make([]sarama.ProducerMessage, len(recs))
-	refs := make([]messageRef, len(recs))
-	batch := &sendBatch{outcomes: outcomes, done: make(chan struct{})}
-	var hc headerConverter
 	skipped := 0
-	for i, r := range recs {
-		if delivered[i] {
+	for _, d := range delivered {
+		if d {
 			skipped++ // outcome nil: Kafka has it
-			continue
 		}
-		refs[i] = messageRef{batch: batch, index: i}
-		m := &backing[i]
-		m.Topic = r.Topic
-		m.Key = sarama.ByteEncoder(r.Key)
-		m.Value = sarama.ByteEncoder(r.Value)
-		m.Metadata = &refs[i]
-		m.Headers = hc.convert(r.Headers)
-		msgs = append(msgs, m)
 	}
 	if skipped > 0 {
 		p.deduplicated.Add(int64(skipped))
 		p.logger.Info("Skipped records Kafka already has (written before a restart or by an attempt whose outcome was lost).",
 			zap.Int("skipped", skipped), zap.Int("records", len(recs)))
 	}
-	if len(msgs) == 0 {
+	if skipped == len(recs) {
 		return outcomes
 	}
-	batch.left = len(msgs)
-	if !sp.sendAll(msgs, batch) {
+	if !sp.send(recs, delivered, outcomes) {
 		// Closed by another send's reset (or shutdown) before this one
-		// fed anything: nothing was sent, all of it is retried.
+		// sent anything: nothing was sent, all of it is retried.
 		for i := range outcomes {
 			if !delivered[i] {
 				outcomes[i] = errors.New("dashstream: Kafka producer was reset; retrying")
@@ -323,117 +311,13 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 	return outcomes
 }
 
-// orderedProducer is sarama's async producer fed one batch of messages at
-// a time, in order, by each send; one goroutine hands every message's
-// outcome back to its batch through the message's Metadata. It does what
-// sarama's SyncProducer does without a channel and two goroutine hand-offs
-// per message, which at four records per span cost more than the routing.
-type orderedProducer struct {
-	ap     sarama.AsyncProducer
-	routed chan struct{} // closed once both result channels are drained
-
-	// feeding is held (shared) while a send hands its messages over, so a
-	// Close from another send's reset never closes sarama's input under it.
-	feeding sync.RWMutex
-	closed  bool
-}
-
-// sendBatch is one send's messages in flight. left is touched only by the
-// routing goroutine; outcomes are read once done is closed.
-type sendBatch struct {
-	outcomes []error
-	left     int
-	done     chan struct{}
-}
-
-// messageRef is a message's Metadata: which outcome of which batch it is.
-type messageRef struct {
-	batch *sendBatch
-	index int
-}
-
-func newOrderedProducer(client sarama.Client) (*orderedProducer, error) {
-	ap, err := sarama.NewAsyncProducerFromClient(client)
-	if err != nil {
-		return nil, err
-	}
-	p := &orderedProducer{ap: ap, routed: make(chan struct{})}
-	go p.route()
-	return p, nil
-}
-
-// route settles each message's outcome until the producer is closed.
-func (p *orderedProducer) route() {
-	defer close(p.routed)
-	successes, errs := p.ap.Successes(), p.ap.Errors()
-	for successes != nil || errs != nil {
-		select {
-		case m, ok := <-successes:
-			if !ok {
-				successes = nil
-				continue
-			}
-			settleMessage(m, nil)
-		case pe, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			settleMessage(pe.Msg, pe.Err)
-		}
-	}
-}
-
-func settleMessage(m *sarama.ProducerMessage, err error) {
-	ref, ok := m.Metadata.(*messageRef)
-	if !ok || ref.batch == nil {
-		return
-	}
-	b := ref.batch
-	b.outcomes[ref.index] = err
-	b.left--
-	if b.left == 0 {
-		close(b.done)
-	}
-}
-
-// sendAll feeds msgs, whose Metadata are messageRefs of b, and returns once
-// every one of them has its outcome in b. b.left must be len(msgs) > 0.
-// false when the producer was closed before anything was fed.
-func (p *orderedProducer) sendAll(msgs []*sarama.ProducerMessage, b *sendBatch) bool {
-	p.feeding.RLock()
-	if p.closed {
-		p.feeding.RUnlock()
-		return false
-	}
-	for _, m := range msgs {
-		p.ap.Input() <- m
-	}
-	p.feeding.RUnlock()
-	<-b.done
-	return true
-}
-
-// Close flushes what is in flight (each outcome still reaches its batch)
-// and stops the producer. It is idempotent.
-func (p *orderedProducer) Close() error {
-	p.feeding.Lock()
-	if !p.closed {
-		p.closed = true
-		p.ap.AsyncClose()
-	}
-	p.feeding.Unlock()
-	<-p.routed
-	return nil
-}
-
 // headerConverter turns record headers into sarama's, reusing the last
 // conversion for the next record of the same span (they share one slice)
 // and each key's bytes: a send converts a few distinct keys thousands of
 // times. sarama only reads headers.
 type headerConverter struct {
 	last *translate.Header
-	conv []sarama.RecordHeader
+	conv []*sarama.RecordHeader
 	keys []headerKey
 }
 
@@ -442,16 +326,18 @@ type headerKey struct {
 	b    []byte
 }
 
-func (c *headerConverter) convert(hs []translate.Header) []sarama.RecordHeader {
+func (c *headerConverter) convert(hs []translate.Header) []*sarama.RecordHeader {
 	if len(hs) == 0 {
 		return nil
 	}
 	if &hs[0] == c.last && len(hs) == len(c.conv) {
 		return c.conv
 	}
-	out := make([]sarama.RecordHeader, len(hs))
+	backing := make([]sarama.RecordHeader, len(hs))
+	out := make([]*sarama.RecordHeader, len(hs))
 	for j, h := range hs {
-		out[j] = sarama.RecordHeader{Key: c.key(h.Key), Value: h.Value}
+		backing[j] = sarama.RecordHeader{Key: c.key(h.Key), Value: h.Value}
+		out[j] = &backing[j]
 	}
 	c.last, c.conv = &hs[0], out
 	return out

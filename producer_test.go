@@ -89,7 +89,7 @@ func TestHeaderConverter(t *testing.T) {
 	assert.Nil(t, c.convert(nil))
 	a3 := c.convert(spanA) // not the last span any more: converted again
 	for _, tc := range []struct {
-		got  []sarama.RecordHeader
+		got  []*sarama.RecordHeader
 		want []translate.Header
 	}{{a1, spanA}, {a2, spanA}, {b1, spanB}, {a3, spanA}} {
 		require.Len(t, tc.got, len(tc.want))
@@ -98,8 +98,8 @@ func TestHeaderConverter(t *testing.T) {
 			assert.Equal(t, h.Value, tc.got[j].Value)
 		}
 	}
-	assert.Same(t, &a1[0], &a2[0], "consecutive records of a span share one conversion")
-	assert.NotSame(t, &a1[0], &b1[0])
+	assert.Same(t, a1[0], a2[0], "consecutive records of a span share one conversion")
+	assert.NotSame(t, a1[0], b1[0])
 	assert.Same(t, &a1[0].Key[0], &b1[0].Key[0], "a key's bytes are converted once")
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
@@ -33,6 +34,12 @@ type recordsRequest struct {
 	// for the retry are settled, so a caller waiting on it (queue disabled)
 	// learns of the loss even when the retry succeeds.
 	dropped error
+	// retrying: this request holds the records an earlier attempt left
+	// unacknowledged; retryStart is when its first attempt began and
+	// delivered how many of its records earlier attempts delivered.
+	retrying   bool
+	retryStart time.Time
+	delivered  int
 }
 
 func newRecordsRequest(records []*translate.Record) *recordsRequest {

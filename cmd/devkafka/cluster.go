@@ -20,6 +20,8 @@ type options struct {
 	noAutoCreate  bool
 	dataDir       string
 	logLevel      string
+	brokers       int    // brokers in the cluster, on consecutive ports from -listen's
+	control       string // HTTP address of the chaos endpoints ("" = none)
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -33,11 +35,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.noAutoCreate, "no-auto-create", false, "refuse to create unknown topics on demand (like a broker with auto.create.topics.enable=false)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "keep the log in this directory across restarts (default: memory only)")
 	fs.StringVar(&o.logLevel, "log-level", "none", "kfake log level: none, error, warn, info, debug")
+	fs.IntVar(&o.brokers, "brokers", 1, "brokers in the cluster: the first on -listen, the others on the next ports (or free ones with port 0); partition leaders spread over them")
+	fs.StringVar(&o.control, "control", "", "serve chaos endpoints on this HTTP address (host:port): leader moves, broker removal and return, produce faults (see chaos.go)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.brokers < 1 || o.brokers > 16 {
+		return o, fmt.Errorf("-brokers must be 1..16, got %d", o.brokers)
 	}
 	if o.partitions < 1 {
 		return o, fmt.Errorf("-partitions must be at least 1, got %d", o.partitions)
@@ -92,15 +99,27 @@ func startCluster(o options, stderr io.Writer) (*kfake.Cluster, error) {
 			advertise = "127.0.0.1"
 		}
 	}
-	listen := func(network, _ string) (net.Listener, error) {
-		ln, err := net.Listen(network, o.listen)
+	// kfake asks for 127.0.0.1:<port>, <port> from kfake.Ports: the
+	// broker listens on the configured host at that port.
+	listen := func(network, addr string) (net.Listener, error) {
+		_, port, err := net.SplitHostPort(addr)
 		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", o.listen, err)
+			return nil, err
+		}
+		where := net.JoinHostPort(host, port)
+		ln, err := net.Listen(network, where)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", where, err)
 		}
 		return advertisedListener{Listener: ln, host: advertise}, nil
 	}
+	ports, err := brokerPorts(o)
+	if err != nil {
+		return nil, err
+	}
 	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
+		kfake.NumBrokers(o.brokers),
+		kfake.Ports(ports...),
 		kfake.ListenFn(listen),
 		kfake.DefaultNumPartitions(o.partitions),
 		kfake.WithLogger(kfake.BasicLogger(stderr, level)),
@@ -141,3 +160,23 @@ type hostAddr string
 
 func (hostAddr) Network() string  { return "tcp" }
 func (a hostAddr) String() string { return string(a) }
+
+// brokerPorts: the first broker on -listen's port, the others on the ports
+// after it (all free ones when that port is 0).
+func brokerPorts(o options) ([]int, error) {
+	_, p, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return nil, fmt.Errorf("-listen %q: %w", o.listen, err)
+	}
+	base, err := strconv.Atoi(p)
+	if err != nil || base < 0 || base+o.brokers-1 > 65535 {
+		return nil, fmt.Errorf("-listen %q: bad port", o.listen)
+	}
+	ports := make([]int, o.brokers)
+	for i := range ports {
+		if base > 0 {
+			ports[i] = base + i
+		}
+	}
+	return ports, nil
+}

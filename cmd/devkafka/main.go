@@ -1,6 +1,7 @@
 // Command devkafka runs an in-process Kafka (franz-go's kfake) on a TCP port
 // so the collector, the demo and the dashstream CLI can be tried on a machine
-// with nothing installed. It is for development only: one broker, no
+// with nothing installed. It is for development only: one broker by default
+// (-brokers N for a cluster whose leaders can be moved, see chaos.go), no
 // replication, state in memory unless -data-dir is given.
 package main
 
@@ -12,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -45,12 +47,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	if len(addrs) == 0 {
 		return errors.New("cluster has no listener")
 	}
-	fmt.Fprintf(stdout, "devkafka ready: brokers=%s partitions=%d auto-create=%t\n",
-		addrs[0], opts.partitions, !opts.noAutoCreate)
+	ch, err := newChaos(cluster, opts.topics, stderr)
+	if err != nil {
+		return err
+	}
+	control := ""
+	if opts.control != "" {
+		addr, stopControl, err := ch.serve(ctx, opts.control)
+		if err != nil {
+			return err
+		}
+		defer stopControl()
+		control = " control=http://" + addr.String()
+	}
+	// SIGUSR1: every partition gets a new leader (a leader election).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	fmt.Fprintf(stdout, "devkafka ready: brokers=%s partitions=%d auto-create=%t%s\n",
+		strings.Join(addrs, ","), opts.partitions, !opts.noAutoCreate, control)
 	if ready != nil {
 		ready(addrs[0])
 	}
-	<-ctx.Done()
+	for {
+		select {
+		case <-usr1:
+			ch.shuffle()
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
 	fmt.Fprintln(stderr, "devkafka: shutting down")
 	return nil
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -148,4 +150,64 @@ func partitionCounts(ctx context.Context, t *testing.T, cl *kgo.Client, topics .
 		out[*rt.Topic] = len(rt.Partitions)
 	}
 	return out
+}
+
+// TestClusterChaos: -brokers 3 starts three brokers on consecutive ports;
+// the control endpoints move leaders, take a broker away and bring it back
+// on its port, and inject produce faults; SIGUSR1 reshuffles the leaders.
+func TestClusterChaos(t *testing.T) {
+	c, err := startCluster(options{listen: "127.0.0.1:0", partitions: 6, topics: []string{"dashstream-events"}, logLevel: "none", brokers: 3}, io.Discard)
+	require.NoError(t, err)
+	defer c.Close()
+	require.Len(t, c.ListenAddrs(), 3)
+	ch, err := newChaos(c, []string{"dashstream-events"}, io.Discard)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, stop, err := ch.serve(ctx, "127.0.0.1:0")
+	require.NoError(t, err)
+	defer stop()
+	base := "http://" + addr.String()
+	post := func(path string, want int) {
+		t.Helper()
+		resp, err := http.Post(base+path, "", nil)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, want, resp.StatusCode, "%s: %s", path, body)
+	}
+
+	post("/leaders/move?topic=dashstream-events&partition=2&node=1", http.StatusNoContent)
+	require.Equal(t, int32(1), c.LeaderFor("dashstream-events", 2))
+	post("/leaders/move?topic=dashstream-events&partition=2&node=7", http.StatusBadRequest)
+
+	post("/brokers/remove?node=1", http.StatusNoContent)
+	require.Len(t, c.ListenAddrs(), 2)
+	for p := int32(0); p < 6; p++ {
+		require.NotEqual(t, int32(1), c.LeaderFor("dashstream-events", p), "a removed broker leads nothing")
+	}
+	post("/brokers/add?node=1", http.StatusNoContent)
+	require.ElementsMatch(t, ch.initialAddrs(), c.ListenAddrs(), "the broker is back on its port")
+
+	post("/faults/produce?count=2&error=NOT_LEADER_FOR_PARTITION&partition=0", http.StatusNoContent)
+	post("/faults/produce?error=NO_SUCH_ERROR", http.StatusBadRequest)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("dashstream-events"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	defer cl.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer pcancel()
+	require.NoError(t, cl.ProduceSync(pctx, &kgo.Record{Partition: 0, Value: []byte("v")}).FirstErr(),
+		"the client's retries ride out two NOT_LEADER answers")
+
+	resp, err := http.Get(base + "/leaders")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var got struct {
+		Brokers []string                    `json:"brokers"`
+		Leaders map[string]map[string]int32 `json:"leaders"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+	require.Len(t, got.Brokers, 3)
+	require.Len(t, got.Leaders["dashstream-events"], 6)
 }

@@ -241,11 +241,9 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	if base == nil {
 		base = emptyState()
 	}
-	ok := e.event(pb.EventType_EVENT_TYPE_GRAPH_START, "", rw.firstStart, src, &ab, 0, "")
+	// A thread resyncing after a loss stays so: its next StateDiff is full.
+	e.event(pb.EventType_EVENT_TYPE_GRAPH_START, "", rw.firstStart, src, &ab, 0, "")
 	e.setState(base)
-	if ok {
-		e.s.resync = false
-	}
 }
 
 // graphEnd emits the final state and GRAPH_END / GRAPH_ERROR once per run,

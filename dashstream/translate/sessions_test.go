@@ -3,6 +3,7 @@ package translate
 import (
 	"context"
 	"fmt"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"runtime"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func TestIdleEviction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	translateAll(t, tr, buildTraces(nodeSpan("a", "ta", 1, `{"a":1}`)))
+	translateAll(t, tr, buildTraces(nodeSpan("a", "ta", 1, `{"a":1,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)))
 	held, err := tr.Translate(context.Background(), buildTraces(nodeSpan("b", "tb", 1, `{"b":1}`)))
 	if err != nil {
 		t.Fatal(err)
@@ -132,31 +133,50 @@ func TestSequencesAboveHighWater(t *testing.T) {
 }
 
 // TestLossResyncs: after MarkLost or ReportLoss the next state message is a
-// full state without a base checkpoint.
+// full state without a base checkpoint, whatever event comes first — also
+// when a new run's GRAPH_START (carrying its initial state) comes before it
+// (SPEC §5.6).
 func TestLossResyncs(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.CheckpointInterval = 1
+	newRun := func() ptrace.Traces {
+		g := sp{trace: "t2", id: "g", name: "graph", start: 25, end: 40, attrs: map[string]any{
+			"dashstream.span.kind": "graph", "dashstream.thread_id": "x",
+			"dashstream.state.initial": `{"a":2,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`, "dashstream.state": `{"a":3,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`}}
+		n := nodeSpan("x", "t2", 3, `{"a":3,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)
+		n.parent = "g"
+		return buildTraces(g, n)
+	}
 	for _, mode := range []string{"MarkLost", "ReportLoss"} {
-		t.Run(mode, func(t *testing.T) {
-			tr := newTestTranslator(t, cfg)
-			translateAll(t, tr, buildTraces(nodeSpan("x", "t", 1, `{"a":1}`)))
-			res, err := tr.Translate(context.Background(), buildTraces(nodeSpan("x", "t", 2, `{"a":2}`)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if mode == "MarkLost" {
-				res.MarkLost()
-				res.Release()
-			} else {
-				res.Release()
-				tr.ReportLoss(res.Threads())
-			}
-			ds := decodeAll(t, translateAll(t, tr, buildTraces(nodeSpan("x", "t", 3, `{"a":3}`))).Records)
-			diff := firstDiffMsg(ds)
-			if diff == nil || len(diff.GetFullState()) == 0 || len(diff.GetBaseCheckpointId()) != 0 {
-				t.Fatalf("after loss: %v, want full state without base checkpoint", eventTypes(ds))
-			}
-		})
+		for _, next := range []string{"same_run", "new_run"} {
+			t.Run(mode+"/"+next, func(t *testing.T) {
+				tr := newTestTranslator(t, cfg)
+				translateAll(t, tr, buildTraces(nodeSpan("x", "t", 1, `{"a":1,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)))
+				res, err := tr.Translate(context.Background(), buildTraces(nodeSpan("x", "t", 2, `{"a":2,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if mode == "MarkLost" {
+					res.MarkLost()
+					res.Release()
+				} else {
+					res.Release()
+					tr.ReportLoss(res.Threads())
+				}
+				td := buildTraces(nodeSpan("x", "t", 3, `{"a":3,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`))
+				if next == "new_run" {
+					td = newRun()
+				}
+				ds := decodeAll(t, translateAll(t, tr, td).Records)
+				if next == "new_run" && (len(ds) == 0 || ds[0].msg.GetEvent().GetEventType() != pb.EventType_EVENT_TYPE_GRAPH_START) {
+					t.Fatalf("new run: %v, want GRAPH_START first", eventTypes(ds))
+				}
+				diff := firstDiffMsg(ds)
+				if diff == nil || len(diff.GetFullState()) == 0 || len(diff.GetBaseCheckpointId()) != 0 {
+					t.Fatalf("after loss: %v, want full state without base checkpoint", eventTypes(ds))
+				}
+			})
+		}
 	}
 }
 
