@@ -122,16 +122,9 @@ func TestGracefulRestartContinuesSessions(t *testing.T) {
 			kinds, events := stateKindsAfter(recs, seqBefore(recs, steps+1))
 			for _, th := range threads {
 				requireFinalState(t, r, th, stateJSON(th, steps+2))
-				if backlog {
-					// The failed attempts while Kafka was down mark the
-					// threads lost today (settle's retry branch), so the
-					// saved sessions resync: a full state first. Once
-					// retries are no longer losses (issue 23, item 2)
-					// this is {"patch", "patch"} as without a backlog.
-					assert.Len(t, kinds[th], 2, "thread %s after the restart", th)
-				} else {
-					assert.Equal(t, []string{"patch", "patch"}, kinds[th], "thread %s after the restart", th)
-				}
+				// Failed attempts while Kafka was down are retries, not
+				// losses: the saved sessions continue with patches either way.
+				assert.Equal(t, []string{"patch", "patch"}, kinds[th], "thread %s after the restart", th)
 				assert.NotContains(t, events[th], "EVENT_TYPE_GRAPH_START", "thread %s: the run started again", th)
 				assert.Zero(t, r.Thread(th).Gaps, "thread %s", th)
 			}
