@@ -45,6 +45,10 @@ type liveModel struct {
 	bad      int64 // undecodable records
 	lastAt   time.Time
 	changed  chan struct{} // closed and replaced on every change
+	// tenant keeps one tenant's messages (--tenant); others are counted in
+	// otherTenant and not shown.
+	tenant      tenantFilter
+	otherTenant int64
 }
 
 // liveThread is one thread of the view.
@@ -135,6 +139,10 @@ func (m *liveModel) add(dec *dashstream.Decoder, value []byte) {
 	msg, err := dec.Decode(value)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err == nil && !m.tenant.keepHeader(dashstream.HeaderOf(msg)) {
+		m.otherTenant++
+		return
+	}
 	m.records++
 	m.lastAt = time.Now()
 	if err != nil {

@@ -31,7 +31,8 @@ type serveHarness struct {
 	k    kafkaFlags
 }
 
-func startServe(t testing.TB, queue int) *serveHarness {
+// configure changes the server before its handler is built (access, tenant, UI).
+func startServe(t testing.TB, queue int, configure ...func(*server)) *serveHarness {
 	t.Helper()
 	addr := startKafka(t)
 	k := kafkaFlags{brokers: addr, topic: defaultTopic, protocolVersion: "2.1.0", dialTimeout: 5 * time.Second}
@@ -43,6 +44,9 @@ func startServe(t testing.TB, queue int) *serveHarness {
 	srv.relay.queue = queue
 	if queue > 0 {
 		srv.relay.slow = 300 * time.Millisecond
+	}
+	for _, c := range configure {
+		c(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
