@@ -44,7 +44,9 @@ func (t listenTLSFlags) config(logf func(string, ...any)) (*tls.Config, error) {
 	if err := cr.load(); err != nil {
 		return nil, usageErrorf("%v", err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cr.get, NextProtos: []string{"h2", "http/1.1"}}, nil
+	// HTTP/1.1 only: browsers open websockets over HTTP/2 with extended
+	// CONNECT, which the websocket library does not take.
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cr.get, NextProtos: []string{"http/1.1"}}, nil
 }
 
 // certReloader serves the certificate and reloads it when its files change.
@@ -98,9 +100,7 @@ func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if now := time.Now(); now.Sub(c.checked) >= certCheckInterval {
 		c.checked = now
 		if stamp, err := c.stamps(); err == nil && stamp != c.stamp {
-			old := c.cert
 			if err := c.load(); err != nil {
-				c.cert = old
 				c.logf("TLS certificate changed but does not load, keeping the old one: %v", err)
 			} else {
 				c.logf("TLS certificate reloaded from %s", c.certFile)
