@@ -258,6 +258,7 @@ func (s *server) handler() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
+			s.access.refusal(refusedForeignHost, "%s %s from %s: Host %q is not a loopback name", r.Method, r.URL.Path, r.RemoteAddr, r.Host)
 			http.Error(w, "dashstream serve answers loopback host names only (start it with --allow-remote to serve others)", http.StatusForbidden)
 			return
 		}

@@ -64,10 +64,11 @@ const (
 	refusedExpiredSession = "expired_session"
 	refusedForeignOrigin  = "foreign_origin"
 	refusedTLSHandshake   = "tls_handshake"
+	refusedForeignHost    = "foreign_host"
 )
 
 var refusalReasons = []string{refusedNoCredentials, refusedBadCredentials, refusedExpiredSession,
-	refusedForeignOrigin, refusedTLSHandshake}
+	refusedForeignOrigin, refusedTLSHandshake, refusedForeignHost}
 
 // refusalLogBurst is how many refusals are logged a minute; the rest are
 // counted and summed up in the next line logged.
@@ -456,6 +457,7 @@ button{margin-top:14px;padding:8px 16px;font-size:14px}.error{color:#b00020;font
 func (a *access) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	show := func(code int, next, msg string) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(code)

@@ -398,6 +398,7 @@ func TestServeRefusesForeignHost(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
 	}
+	require.EqualValues(t, 3, h.srv.access.refusedCounts()[refusedForeignHost], "counted")
 	for _, host := range []string{"127.0.0.1:8080", "localhost:1", "[::1]:80", "localhost"} {
 		require.True(t, loopbackHost(host), host)
 	}
