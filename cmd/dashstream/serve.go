@@ -104,27 +104,10 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if f.limits.threads < 1 || f.limits.history < 1 || f.limits.stateBytes < 0 {
 		return usageErrorf("--max-threads and --max-history must be at least 1, --max-state-bytes not negative")
 	}
-	creds, warnings, err := loadCredentials(f.auth.tokenFile, os.Getenv)
-	if err != nil {
-		return err
-	}
-	switch {
-	case len(creds) > 0 && f.auth.insecureNoAuth:
-		return usageErrorf("--insecure-no-auth contradicts the tokens given (--auth-token-file or $%s)", envServeToken)
-	case f.allowRemote && len(creds) == 0 && !f.auth.insecureNoAuth:
-		return usageError{errNoAuth}
-	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(e.stderr, "dashstream serve: "+format+"\n", args...)
 	}
-	for _, w := range warnings {
-		logf("warning: %s", w)
-	}
-	tlsConfig, err := f.tls.config(logf)
-	if err != nil {
-		return err
-	}
-	tenant, err := newTenantFilter(f.tenant)
+	sec, err := f.security(os.Getenv, logf)
 	if err != nil {
 		return err
 	}
@@ -139,14 +122,11 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
 	srv := newServer(client, f, logf)
-	srv.setTenant(tenant)
-	srv.access = newAccess(creds, f.auth.sessionTTL, tlsConfig != nil, f.origins, logf)
+	srv.setTenant(sec.tenant)
+	srv.access = newAccess(sec.creds, f.auth.sessionTTL, sec.tls != nil, f.origins, logf)
 	scheme := "http"
-	if tlsConfig != nil {
-		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
-	}
-	if len(creds) > 0 && tlsConfig == nil && f.allowRemote {
-		logf("warning: without --listen-tls-cert, tokens and session cookies cross the network in clear text")
+	if sec.tls != nil {
+		ln, scheme = tls.NewListener(ln, sec.tls), "https"
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -160,8 +140,8 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if f.uiDir != "" {
 		fmt.Fprintf(e.stdout, "dashstream serve: DashFlow UI on %s/ (relay on %s/ws)\n", base, base)
 	}
-	if len(creds) > 0 {
-		fmt.Fprintf(e.stdout, "dashstream serve: authentication on (%d token(s)); browsers log in at %s/login\n", len(creds), base)
+	if len(sec.creds) > 0 {
+		fmt.Fprintf(e.stdout, "dashstream serve: authentication on (%d token(s)); browsers log in at %s/login\n", len(sec.creds), base)
 	}
 	if f.tenant != "" {
 		fmt.Fprintf(e.stdout, "dashstream serve: tenant %q only\n", f.tenant)

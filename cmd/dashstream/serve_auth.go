@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -504,3 +505,40 @@ func (a *access) logout(w http.ResponseWriter, r *http.Request) {
 // authentication.
 var errNoAuth = errors.New("--allow-remote without authentication: give tokens with --auth-token-file or $" + envServeToken +
 	" (or add --insecure-no-auth to serve every state in the topic to anyone who reaches the address)")
+
+// serveSecurity is what serve's access flags resolve to.
+type serveSecurity struct {
+	creds  []credential // none: no authentication
+	tls    *tls.Config  // nil: plain HTTP
+	tenant tenantFilter
+}
+
+// security checks serve's access flags together and loads what they name,
+// failing with what to fix.
+func (f *serveFlags) security(getenv func(string) string, logf func(string, ...any)) (serveSecurity, error) {
+	var sec serveSecurity
+	creds, warnings, err := loadCredentials(f.auth.tokenFile, getenv)
+	if err != nil {
+		return sec, err
+	}
+	switch {
+	case len(creds) > 0 && f.auth.insecureNoAuth:
+		return sec, usageErrorf("--insecure-no-auth contradicts the tokens given (--auth-token-file or $%s)", envServeToken)
+	case f.allowRemote && len(creds) == 0 && !f.auth.insecureNoAuth:
+		return sec, usageError{errNoAuth}
+	}
+	for _, w := range warnings {
+		logf("warning: %s", w)
+	}
+	if sec.tls, err = f.tls.config(logf); err != nil {
+		return sec, err
+	}
+	if sec.tenant, err = newTenantFilter(f.tenant); err != nil {
+		return sec, err
+	}
+	if len(creds) > 0 && sec.tls == nil && f.allowRemote {
+		logf("warning: without --listen-tls-cert, tokens and session cookies cross the network in clear text")
+	}
+	sec.creds = creds
+	return sec, nil
+}
