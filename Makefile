@@ -136,7 +136,8 @@ collector-sources: ## regenerate cmd/otelcol-dashstream/ from builder-config.yam
 	@tmp=$$(mktemp -d) || exit 1; \
 	$(BIN)/ocb --config=builder-config.yaml --skip-compilation --skip-get-modules --output-path="$$tmp" >"$$tmp/ocb.log" 2>&1 \
 		|| { cat "$$tmp/ocb.log"; rm -rf "$$tmp"; exit 1; }; \
-	rm -f $(COLLECTOR_PKG)/*.go && mkdir -p $(COLLECTOR_PKG) && cp "$$tmp"/*.go $(COLLECTOR_PKG)/ && gofmt -w $(COLLECTOR_PKG); \
+	rm -f $(COLLECTOR_PKG)/*.go && mkdir -p $(COLLECTOR_PKG) && cp "$$tmp"/*.go $(COLLECTOR_PKG)/ && gofmt -w $(COLLECTOR_PKG) \
+		|| { rm -rf "$$tmp"; exit 1; }; \
 	rm -rf "$$tmp"; echo "ocb builder-config.yaml -> $(COLLECTOR_PKG)/"
 	@awk '$$1 == "-" && $$2 == "gomod:" && $$3 != "$(MODULE)" { print $$3, $$4 }' builder-config.yaml | \
 	while read -r mod ver; do \
