@@ -337,7 +337,7 @@ func checkOrigin(r *http.Request, patterns []string) error {
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("Origin %q is not a URL with a host", origin)
+		return fmt.Errorf("request Origin %q is not a URL with a host", origin)
 	}
 	if strings.EqualFold(u.Host, r.Host) {
 		return nil
@@ -351,7 +351,7 @@ func checkOrigin(r *http.Request, patterns []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("Origin %q is neither this server (%s) nor an --allow-origin pattern", origin, r.Host)
+	return fmt.Errorf("request Origin %q is neither this server (%s) nor an --allow-origin pattern", origin, r.Host)
 }
 
 // needsOrigin reports whether a request must pass the origin check: it
@@ -364,11 +364,9 @@ func needsOrigin(r *http.Request) bool {
 	return true
 }
 
-// openPaths answer without credentials: the DashFlow UI's health poll, and
-// the login page.
-func openPath(p string) bool { return p == "/health" || p == "/login" }
-
 // wrap puts the origin check and, when on, authentication in front of next.
+// Without credentials only /health (the DashFlow UI's health poll, counts
+// only) and /login answer.
 func (a *access) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if needsOrigin(r) {

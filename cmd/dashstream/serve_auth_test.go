@@ -356,7 +356,7 @@ func TestServeForeignOrigin(t *testing.T) {
 			}
 			require.Equal(t, n, h.srv.access.refusedCounts()[refusedForeignOrigin])
 			require.True(t, logs.has(`refused (foreign_origin): GET /ws from`))
-			require.True(t, logs.has(`Origin "http://evil.example" is neither this server`))
+			require.True(t, logs.has(`request Origin "http://evil.example" is neither this server`))
 			// /health shows the counts.
 			resp, body = do(t, noRedirect, "GET", h.http.URL+"/health", nil, "")
 			require.Equal(t, http.StatusOK, resp.StatusCode)
