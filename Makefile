@@ -18,7 +18,7 @@ TOOLS := \
 MDATAGEN_DIRS ?= $(patsubst %/,%,$(dir $(wildcard metadata.yaml */metadata.yaml)))
 
 # Extra make targets `make generate` runs after protoc and mdatagen.
-GENERATE_HOOKS ?=
+GENERATE_HOOKS ?= collector-sources
 
 # Fuzzing time per target, and flags for `make bench` (e.g. BENCH_FLAGS='-cpu 1 -count 6').
 FUZZTIME    ?= 20s
@@ -106,31 +106,46 @@ bench-e2e: ## measure our collector against contrib's kafka exporter; regenerate
 	$(GO) run ./bench/e2e $(BENCH_E2E_FLAGS)
 
 # --- the distribution, the dev tools and the run path -----------------------
-# dist/ is git-ignored: ocb writes the collector's sources and binary there,
-# the commands go to dist/bin/, `make run` logs to dist/run/.
+# The collector's sources are generated from builder-config.yaml into
+# cmd/otelcol-dashstream/ (`make collector-sources`, part of `make generate`,
+# checked by `make check-generate`) and committed, so building it is a plain
+# `go build`: no ocb, no module resolution of a generated module. The four
+# programs build in one `go build` (they share most packages) into dist/bin/;
+# dist/otelcol-dashstream is the collector too. `make run` logs to dist/run/.
 DIST_BIN  := $(CURDIR)/dist/bin
 COLLECTOR := $(CURDIR)/dist/otelcol-dashstream
-# What the collector binary is built from: the manifest, go.mod and the
-# non-test Go sources of the exporter (root, internal/, dashstream/).
-COLLECTOR_SRC := builder-config.yaml go.mod go.sum \
-	$(shell find . -maxdepth 1 -name '*.go' ! -name '*_test.go'; \
-		find internal dashstream -name '*.go' ! -name '*_test.go' 2>/dev/null)
+COLLECTOR_PKG := cmd/otelcol-dashstream
+PROGRAMS := ./$(COLLECTOR_PKG) ./cmd/dashstream ./cmd/devkafka ./cmd/demo
+# Linked without the symbol table and DWARF, as ocb links (a faster link;
+# panics still print file:line). PROGRAMS_LDFLAGS= keeps them, for a debugger.
+PROGRAMS_LDFLAGS ?= -s -w
 
-.PHONY: collector
-collector: $(COLLECTOR) ## build dist/otelcol-dashstream with ocb (builder-config.yaml)
+.PHONY: programs collector cli devkafka demo
+programs: ## build the collector, the CLI, the dev Kafka and the demo into dist/bin/ (one go build)
+	@mkdir -p $(DIST_BIN)
+	$(GO) build -ldflags="$(PROGRAMS_LDFLAGS)" -o $(DIST_BIN)/ $(PROGRAMS)
+	@ln -f $(DIST_BIN)/otelcol-dashstream $(COLLECTOR)
+collector: programs ## build dist/otelcol-dashstream (cmd/otelcol-dashstream, from builder-config.yaml)
+cli: programs ## build the dashstream CLI into dist/bin/
+devkafka: programs ## build the dev Kafka (kfake on 127.0.0.1:9092) into dist/bin/
+demo: programs ## build the demo graph program into dist/bin/
 
-$(COLLECTOR): $(COLLECTOR_SRC)
+.PHONY: collector-sources
+collector-sources: ## regenerate cmd/otelcol-dashstream/ from builder-config.yaml with ocb; its modules must be go.mod's
 	@test -x $(BIN)/ocb || (mkdir -p $(BIN) && cd tools && $(GO) build -o $(BIN)/ocb go.opentelemetry.io/collector/cmd/builder)
-	$(BIN)/ocb --config=builder-config.yaml
-	@touch $@
-
-.PHONY: cli devkafka demo
-cli: ## build the dashstream CLI into dist/bin/
-	$(GO) build -o $(DIST_BIN)/dashstream ./cmd/dashstream
-devkafka: ## build the dev Kafka (kfake on 127.0.0.1:9092) into dist/bin/
-	$(GO) build -o $(DIST_BIN)/devkafka ./cmd/devkafka
-demo: ## build the demo graph program into dist/bin/
-	$(GO) build -o $(DIST_BIN)/demo ./cmd/demo
+	@tmp=$$(mktemp -d) || exit 1; \
+	$(BIN)/ocb --config=builder-config.yaml --skip-compilation --skip-get-modules --output-path="$$tmp" >"$$tmp/ocb.log" 2>&1 \
+		|| { cat "$$tmp/ocb.log"; rm -rf "$$tmp"; exit 1; }; \
+	rm -f $(COLLECTOR_PKG)/*.go && mkdir -p $(COLLECTOR_PKG) && cp "$$tmp"/*.go $(COLLECTOR_PKG)/ && gofmt -w $(COLLECTOR_PKG) \
+		|| { rm -rf "$$tmp"; exit 1; }; \
+	rm -rf "$$tmp"; echo "ocb builder-config.yaml -> $(COLLECTOR_PKG)/"
+	@awk '$$1 == "-" && $$2 == "gomod:" && $$3 != "$(MODULE)" { print $$3, $$4 }' builder-config.yaml | \
+	while read -r mod ver; do \
+		have=$$($(GO) list -m -f '{{.Version}}' "$$mod" 2>/dev/null); \
+		if [ "$$have" != "$$ver" ]; then \
+			echo "collector-sources: builder-config.yaml wants $$mod $$ver, go.mod has '$$have' (go get $$mod@$$ver)"; exit 1; \
+		fi; \
+	done
 
 .PHONY: run
 run: collector cli devkafka demo ## start dev Kafka + collector, run the demo, show its stream (Ctrl-C stops all)

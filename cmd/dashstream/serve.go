@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"flag"
@@ -41,6 +42,9 @@ type serveFlags struct {
 	origins     stringList
 	limits      liveLimits
 	maxClients  int
+	auth        authFlags
+	tls         listenTLSFlags
+	tenant      string
 }
 
 // stringList is a repeatable string flag.
@@ -53,13 +57,16 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.kafka.register(fs)
 	f.limits = defaultLiveLimits()
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve on")
-	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow --listen on a non-loopback address (the view shows every state in the topic: put it behind your own access control)")
+	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow --listen on a non-loopback address (needs authentication: --auth-token-file or $"+envServeToken+", or --insecure-no-auth)")
 	fs.StringVar(&f.uiDir, "ui-dir", "", "serve the built DashFlow observability UI (its dist/ directory) at / ; it talks to this server's /ws")
 	fs.Var(&f.origins, "allow-origin", "also accept websocket connections from pages of this origin host pattern (e.g. 'ui.example.com'); repeatable")
 	fs.IntVar(&f.limits.threads, "max-threads", f.limits.threads, "threads the live view keeps (the least recently updated go first)")
 	fs.IntVar(&f.limits.history, "max-history", f.limits.history, "messages of history the live view keeps per thread")
 	fs.Int64Var(&f.limits.stateBytes, "max-state-bytes", f.limits.stateBytes, "bytes of state snapshots the live view keeps in all, for time travel")
 	fs.IntVar(&f.maxClients, "max-clients", 64, "websocket clients served at once (each reads Kafka on its own)")
+	fs.StringVar(&f.tenant, "tenant", "", "show only the messages whose Header.tenant_id is this tenant, on the live view and the relay")
+	f.auth.register(fs)
+	f.tls.register(fs)
 }
 
 // checkListen refuses a non-loopback address unless allowed.
@@ -97,6 +104,13 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if f.limits.threads < 1 || f.limits.history < 1 || f.limits.stateBytes < 0 {
 		return usageErrorf("--max-threads and --max-history must be at least 1, --max-state-bytes not negative")
 	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(e.stderr, "dashstream serve: "+format+"\n", args...)
+	}
+	sec, err := f.security(os.Getenv, logf)
+	if err != nil {
+		return err
+	}
 	client, err := connect(&f.kafka)
 	if err != nil {
 		return err
@@ -107,20 +121,30 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
-	srv := newServer(client, f, func(format string, args ...any) {
-		fmt.Fprintf(e.stderr, "dashstream serve: "+format+"\n", args...)
-	})
+	srv := newServer(client, f, logf)
+	srv.setTenant(sec.tenant)
+	srv.access = newAccess(sec.creds, f.auth.sessionTTL, sec.tls != nil, f.origins, logf)
+	scheme := "http"
+	if sec.tls != nil {
+		ln, scheme = tls.NewListener(ln, sec.tls), "https"
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go srv.follow(ctx)
 
-	hs := &http.Server{Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.access.serverErrorLog()}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	base := "http://" + ln.Addr().String()
+	base := scheme + "://" + ln.Addr().String()
 	fmt.Fprintf(e.stdout, "dashstream serve: live view on %s/live/ (topic %s on %s)\n", base, f.kafka.topic, f.kafka.brokers)
 	if f.uiDir != "" {
 		fmt.Fprintf(e.stdout, "dashstream serve: DashFlow UI on %s/ (relay on %s/ws)\n", base, base)
+	}
+	if len(sec.creds) > 0 {
+		fmt.Fprintf(e.stdout, "dashstream serve: authentication on (%d token(s)); browsers log in at %s/login\n", len(sec.creds), base)
+	}
+	if f.tenant != "" {
+		fmt.Fprintf(e.stdout, "dashstream serve: tenant %q only\n", f.tenant)
 	}
 	select {
 	case <-ctx.Done():
@@ -139,6 +163,7 @@ type server struct {
 	model    *liveModel
 	relay    *relay
 	expected expectedSchemas
+	access   *access
 	logf     func(string, ...any)
 }
 
@@ -148,7 +173,8 @@ func newServer(client sarama.Client, f serveFlags, logf func(string, ...any)) *s
 		model: newLiveModel(f.limits),
 		relay: &relay{client: client, topic: f.kafka.topic, origins: f.origins, started: time.Now(), logf: logf, maxClients: f.maxClients,
 			dial: func() (sarama.Client, error) { return connect(&f.kafka) }},
-		logf: logf,
+		access: newAccess(nil, 0, false, f.origins, logf),
+		logf:   logf,
 	}
 }
 
@@ -206,12 +232,13 @@ func loopbackHost(host string) bool {
 }
 
 func (s *server) handler() http.Handler {
-	mux := s.routes()
+	mux := s.access.wrap(s.routes())
 	if s.flags.allowRemote {
 		return mux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
+			s.access.refusal(refusedForeignHost, "%s %s from %s: Host %q is not a loopback name", r.Method, r.URL.Path, r.RemoteAddr, r.Host)
 			http.Error(w, "dashstream serve answers loopback host names only (start it with --allow-remote to serve others)", http.StatusForbidden)
 			return
 		}
@@ -219,27 +246,48 @@ func (s *server) handler() http.Handler {
 	})
 }
 
+// route is one registered pattern and its handler.
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// routeTable is every route serve registers (the access test walks it).
+func (s *server) routeTable() []route {
+	web, _ := fs.Sub(webFiles, "web")
+	root := route{"GET /{$}", http.RedirectHandler("/live/", http.StatusFound)}
+	if s.flags.uiDir != "" {
+		root = route{"GET /", http.FileServer(http.Dir(s.flags.uiDir))}
+	}
+	return []route{
+		{"GET /live/", http.StripPrefix("/live/", http.FileServerFS(web))},
+		{"GET /live/api/threads", http.HandlerFunc(s.apiThreads)},
+		{"GET /live/api/thread", http.HandlerFunc(s.apiThread)},
+		{"GET /live/api/state", http.HandlerFunc(s.apiState)},
+		{"GET /live/events", http.HandlerFunc(s.events)},
+		{"GET /ws", http.HandlerFunc(s.relay.serveWS)},
+		{"GET /health", http.HandlerFunc(s.health)},
+		{"GET /version", http.HandlerFunc(s.version)},
+		{"GET /api/expected-schema", http.HandlerFunc(s.expected.list)},
+		{"GET /api/expected-schema/{graph}", http.HandlerFunc(s.expected.get)},
+		{"PUT /api/expected-schema/{graph}", http.HandlerFunc(s.expected.set)},
+		{"DELETE /api/expected-schema/{graph}", http.HandlerFunc(s.expected.remove)},
+		root,
+	}
+}
+
 func (s *server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	web, _ := fs.Sub(webFiles, "web")
-	mux.Handle("GET /live/", http.StripPrefix("/live/", http.FileServerFS(web)))
-	mux.HandleFunc("GET /live/api/threads", s.apiThreads)
-	mux.HandleFunc("GET /live/api/thread", s.apiThread)
-	mux.HandleFunc("GET /live/api/state", s.apiState)
-	mux.HandleFunc("GET /live/events", s.events)
-	mux.HandleFunc("GET /ws", s.relay.serveWS)
-	mux.HandleFunc("GET /health", s.health)
-	mux.HandleFunc("GET /version", s.version)
-	mux.HandleFunc("GET /api/expected-schema", s.expected.list)
-	mux.HandleFunc("GET /api/expected-schema/{graph}", s.expected.get)
-	mux.HandleFunc("PUT /api/expected-schema/{graph}", s.expected.set)
-	mux.HandleFunc("DELETE /api/expected-schema/{graph}", s.expected.remove)
-	if s.flags.uiDir != "" {
-		mux.Handle("GET /", http.FileServer(http.Dir(s.flags.uiDir)))
-	} else {
-		mux.Handle("GET /{$}", http.RedirectHandler("/live/", http.StatusFound))
+	for _, r := range s.routeTable() {
+		mux.Handle(r.pattern, r.h)
 	}
 	return mux
+}
+
+// setTenant makes the live view and the relay show one tenant only.
+func (s *server) setTenant(t tenantFilter) {
+	s.model.tenant = t
+	s.relay.tenant = t
 }
 
 func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
@@ -254,7 +302,7 @@ func writeJSONStatus(w http.ResponseWriter, code int, v any) {
 func (s *server) apiThreads(w http.ResponseWriter, _ *http.Request) {
 	list, version, records, bad := s.model.threadList()
 	writeJSON(w, map[string]any{"threads": list, "version": version, "records": records, "undecodable": bad,
-		"topic": s.flags.kafka.topic})
+		"topic": s.flags.kafka.topic, "tenant": s.flags.tenant})
 }
 
 func (s *server) apiThread(w http.ResponseWriter, r *http.Request) {
@@ -358,6 +406,7 @@ func (s *server) health(w http.ResponseWriter, _ *http.Request) {
 		},
 		"kafka_status":     kafka,
 		"websocket_status": "ok",
+		"refused_requests": s.access.refusedCounts(),
 	})
 }
 

@@ -23,12 +23,17 @@ import (
 // nodes and the conditional branch, and the state at the last message equal
 // to the graph's own final state.
 //
-// On its own it serves kfake and produces a run itself. scripts/e2e.sh
+// On its own it serves kfake and produces a run itself, through `dashstream
+// serve` as a team would share it: TLS (a self-signed certificate the
+// browser is told to trust by its key) and a token, which the page logs in
+// with on the login page (a wrong one first). scripts/e2e.sh
 // runs it against the real thing instead — the demo through the collector
 // into the dev Kafka, `dashstream serve` — with
 // SERVE_BROWSER_URL (the server), SERVE_BROWSER_EXPECT (the demo's -expect
 // file, {"thread": state}, read once it exists) and SERVE_BROWSER_NODES.
 // SERVE_BROWSER_SCREENSHOT=FILE.png writes a screenshot of the last thread.
+// SERVE_BROWSER_TOKEN logs in with a token, SERVE_BROWSER_SPKI trusts a
+// certificate by its key (base64 SHA-256, as Chromium takes it).
 // Without Chromium it skips, unless SERVE_BROWSER_REQUIRED=1.
 func TestLiveViewInBrowser(t *testing.T) {
 	chromium := os.Getenv("CHROMIUM")
@@ -45,9 +50,12 @@ func TestLiveViewInBrowser(t *testing.T) {
 	url := os.Getenv("SERVE_BROWSER_URL")
 	nodes := []string{"plan", "draft"}
 	var expect func() (map[string]any, bool)
+	token, spki := os.Getenv("SERVE_BROWSER_TOKEN"), os.Getenv("SERVE_BROWSER_SPKI")
 	if url == "" {
-		h := startServe(t, 0)
-		url = h.http.URL
+		// As a team would share it: TLS and a token; the page logs in.
+		token = testToken
+		prod, base, cert := startSecureServe(t)
+		url, spki = base, cert.spki
 		final := map[string]any{}
 		// The run is produced while the page is open, message by message.
 		b := newStream(t, "browser-1", 1)
@@ -58,7 +66,7 @@ func TestLiveViewInBrowser(t *testing.T) {
 		go func() {
 			for _, v := range values {
 				m := &sarama.ProducerMessage{Topic: defaultTopic, Key: sarama.StringEncoder("browser-1"), Value: sarama.ByteEncoder(v)}
-				if _, _, err := h.prod.SendMessage(m); err != nil {
+				if _, _, err := prod.SendMessage(m); err != nil {
 					return
 				}
 				time.Sleep(30 * time.Millisecond) // pacing the producer so the page sees the run live
@@ -88,6 +96,9 @@ func TestLiveViewInBrowser(t *testing.T) {
 		chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1600, 1000))
+	if spki != "" {
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
+	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer acancel()
 	ctx, cancel := chromedp.NewContext(actx)
@@ -95,6 +106,7 @@ func TestLiveViewInBrowser(t *testing.T) {
 	ctx, tcancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer tcancel()
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url+"/live/")))
+	browserLogin(t, ctx, token, "/live/")
 
 	// eval polls a page expression until check accepts its value (JSON).
 	eval := func(what, expr string, out any, check func() bool) {

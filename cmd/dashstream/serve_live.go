@@ -46,6 +46,10 @@ type liveModel struct {
 	lastAt   time.Time
 	changed  chan struct{} // closed and replaced on every change
 	now      func() time.Time
+	// tenant keeps one tenant's messages (--tenant); others are counted in
+	// otherTenant and not shown.
+	tenant      tenantFilter
+	otherTenant int64
 }
 
 // liveThread is one thread of the view.
@@ -158,6 +162,10 @@ func (m *liveModel) add(dec *dashstream.Decoder, value []byte) {
 	msg, err := dec.Decode(value)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err == nil && !m.tenant.keepHeader(dashstream.HeaderOf(msg)) {
+		m.otherTenant++
+		return
+	}
 	m.records++
 	m.lastAt = time.Now()
 	if err != nil {

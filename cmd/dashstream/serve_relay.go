@@ -75,6 +75,8 @@ type relay struct {
 	slow    time.Duration
 	started time.Time
 	logf    func(format string, args ...any)
+	// tenant keeps one tenant's records (--tenant).
+	tenant tenantFilter
 
 	clients       atomic.Int64
 	sent          atomic.Int64 // records written to clients
@@ -410,6 +412,10 @@ func (rl *relay) stream(ctx context.Context, rc *relayConn, from string, last ma
 	}, func(r record) {
 		rl.recordsServed.Add(1)
 		rl.lastRecordAt.Store(time.Now().UnixNano())
+		if !rl.tenant.keepValue(r.Value) {
+			sent[r.Partition] = r.Offset // passed over: the cursor moves on
+			return
+		}
 		cur, _ := json.Marshal(map[string]any{"type": "cursor", "partition": r.Partition,
 			"offset": strconv.FormatInt(r.Offset, 10)})
 		if rc.enqueue([]relayFrame{{data: cur}, {binary: true, data: r.Value}}) {

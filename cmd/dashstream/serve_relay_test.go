@@ -31,7 +31,8 @@ type serveHarness struct {
 	k    kafkaFlags
 }
 
-func startServe(t testing.TB, queue int) *serveHarness {
+// configure changes the server before its handler is built (access, tenant, UI).
+func startServe(t testing.TB, queue int, configure ...func(*server)) *serveHarness {
 	t.Helper()
 	addr := startKafka(t)
 	k := kafkaFlags{brokers: addr, topic: defaultTopic, protocolVersion: "2.1.0", dialTimeout: 5 * time.Second}
@@ -43,6 +44,9 @@ func startServe(t testing.TB, queue int) *serveHarness {
 	srv.relay.queue = queue
 	if queue > 0 {
 		srv.relay.slow = 300 * time.Millisecond
+	}
+	for _, c := range configure {
+		c(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -394,6 +398,7 @@ func TestServeRefusesForeignHost(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
 	}
+	require.EqualValues(t, 3, h.srv.access.refusedCounts()[refusedForeignHost], "counted")
 	for _, host := range []string{"127.0.0.1:8080", "localhost:1", "[::1]:80", "localhost"} {
 		require.True(t, loopbackHost(host), host)
 	}
