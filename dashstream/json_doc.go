@@ -207,6 +207,10 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		}
 	}
 	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red, pool: pool}
+	if pool != nil {
+		pool.lend(&b)
+		defer pool.giveBack(&b)
+	}
 	if prev != nil {
 		b.old = prev
 	}
@@ -409,6 +413,7 @@ type docBuilder struct {
 	eq       int // canon[:eq] == oldCanon[:eq]
 	idx      []int
 	pool     *StateDocPool
+	sc       *builderScratch // lent by pool for the build
 	// noRecycle: a duplicate key made two values of this snapshot stand
 	// for one old value; nothing of the old document is handed back.
 	noRecycle bool

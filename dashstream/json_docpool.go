@@ -13,9 +13,10 @@ import (
 // memory for the parts of the index and text it rewrites. The zero value
 // is ready; a pool is safe for concurrent use.
 type StateDocPool struct {
-	seq   atomic.Uint64
-	canon [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
-	kids  [33]sync.Pool           // *[]docNode, by the bit length of the capacity
+	seq     atomic.Uint64
+	canon   [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
+	kids    [33]sync.Pool           // *[]docNode, by the bit length of the capacity
+	scratch sync.Pool               // *builderScratch: a build's stacks and scratch buffers
 }
 
 // Build is BuildStateDoc taking its buffers from p.
@@ -125,4 +126,42 @@ func (p *StateDocPool) takeKids(n int) []docNode {
 		}
 	}
 	return make([]docNode, 0, n)
+}
+
+// builderScratch is what a build uses only while it runs: the parser's
+// member stacks and escape buffer, the blob text and the key order
+// scratch. Nothing the document keeps points into it.
+type builderScratch struct {
+	keys    []string
+	vals    []any
+	buf     []byte
+	scratch []byte
+	idx     []int
+}
+
+// lend gives b the pool's scratch (empty, with its capacity).
+func (p *StateDocPool) lend(b *docBuilder) {
+	s, _ := p.scratch.Get().(*builderScratch)
+	if s == nil {
+		s = new(builderScratch)
+	}
+	b.sc = s
+	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx = s.keys, s.vals, s.buf, s.scratch, s.idx
+}
+
+// giveBack returns b's scratch to the pool once the build is over,
+// holding no pointer: what the build's values reference is the
+// document's, not the pool's.
+func (p *StateDocPool) giveBack(b *docBuilder) {
+	s := b.sc
+	if s == nil {
+		return
+	}
+	b.sc = nil
+	keys, vals := b.p.keys[:cap(b.p.keys)], b.p.vals[:cap(b.p.vals)]
+	clear(keys)
+	clear(vals)
+	s.keys, s.vals, s.buf, s.scratch, s.idx = keys[:0], vals[:0], b.p.buf[:0], b.scratch[:0], b.idx[:0]
+	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx = nil, nil, nil, nil, nil
+	p.scratch.Put(s)
 }

@@ -51,6 +51,8 @@ type callArena struct {
 	bools  valuePool[boolAttr]
 	// ev: the Event message structs, refilled by every event.
 	ev eventAlloc
+	// sd: the StateDiff message structs and hash, refilled by every diff.
+	sd stateDiffAlloc
 	// spans: record data (headers, request id) of the most recent source
 	// spans, so the several records of a span share it.
 	spans    [spanCacheSize]spanCache
@@ -61,6 +63,8 @@ type callArena struct {
 	hdrsBlock int
 	// children: the scratch slice of emitter.children.
 	children []childEvent
+	// ops: the DiffOperations of the StateDiff being built.
+	ops dashstream.ProtoOps
 }
 
 // spanCacheSize covers a node span whose END follows its llm and tool
@@ -86,7 +90,38 @@ func newCallArena(spans int) *callArena {
 	a.ev.ev.Header = &a.ev.hdr
 	a.ev.wrap.Event = &a.ev.ev
 	a.ev.msg.Message = &a.ev.wrap
+	a.sd.sd.Header = &a.sd.hdr
+	a.sd.wrap.StateDiff = &a.sd.sd
+	a.sd.msg.Message = &a.sd.wrap
 	return a
+}
+
+// takeArena returns a call arena for a call of about spans spans: a
+// recycled one when there is one.
+func (t *Translator) takeArena(spans int) *callArena {
+	a, _ := t.arenas.Get().(*callArena)
+	if a == nil {
+		return newCallArena(spans)
+	}
+	a.hdrsBlock = min(max(spans, 4), 64)
+	return a
+}
+
+// putArena recycles a once its call has emitted everything. Nothing it
+// lent is in use then: the builders are released, the message structs
+// encoded. The header block's carved entries belong to the records; the
+// rest is handed out by later calls.
+func (t *Translator) putArena(a *callArena) {
+	if a.lent {
+		return // a builder still holds the map (a bug, never reuse it)
+	}
+	a.spans = [spanCacheSize]spanCache{} // spanInfos are recycled too
+	a.nextSpan = 0
+	clear(a.children[:cap(a.children)])
+	a.children = a.children[:0]
+	a.ev.ev.Attributes = nil
+	a.sd.sd.BaseCheckpointId, a.sd.sd.Operations, a.sd.sd.FullState = nil, nil, nil
+	t.arenas.Put(a)
 }
 
 // builder starts an attribute builder on the arena's map and values, or on
@@ -623,26 +658,31 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 		}
 		full = true
 	default:
-		d, equal := diffStates(s.doc, doc)
+		d, equal := diffStates(s.doc, doc, &e.ar.ops)
 		if equal {
 			return
 		}
 		full, ops = d.full, d.ops
 	}
-	hash := doc.Hash()
-	msg := &pb.StateDiff{
-		Header:           &pb.Header{TimestampUs: micros(tsNanos)},
-		BaseCheckpointId: s.lastCheckpoint,
-		Operations:       ops,
-		StateHash:        hash[:],
-	}
+	// The structs are wired together once (newCallArena); every field is
+	// assigned here or by send and Encode (see event).
+	a := &e.ar.sd
+	a.hash = doc.Hash()
+	a.hdr.TimestampUs = micros(tsNanos)
+	a.hdr.ParentId = nil
+	msg := &a.sd
+	msg.BaseCheckpointId = s.lastCheckpoint
+	msg.Operations = ops
+	msg.StateHash = a.hash[:]
+	msg.FullState = nil
 	var text []byte
 	if full {
 		text = doc.CompactJSON()
 		msg.Operations = nil
 		msg.FullState = text
 	}
-	ok := e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_StateDiff{StateDiff: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_STATE_DIFF, src)
+	ok := e.send(&a.msg, &a.hdr, pb.MessageType_MESSAGE_TYPE_STATE_DIFF, src)
+	msg.Operations, msg.FullState = nil, nil // the next diff owns its own
 	e.setState(doc)
 	if !ok {
 		return
@@ -725,6 +765,16 @@ func (e *emitter) checkpoint(doc *dashstream.StateDoc, state []byte, tsNanos uin
 }
 
 // eventAlloc holds every part of an Event message in one struct.
+// stateDiffAlloc is eventAlloc for StateDiffs; hash holds the state hash
+// the message points at while it is encoded.
+type stateDiffAlloc struct {
+	msg  pb.DashStreamMessage
+	wrap pb.DashStreamMessage_StateDiff
+	sd   pb.StateDiff
+	hdr  pb.Header
+	hash [32]byte
+}
+
 type eventAlloc struct {
 	msg  pb.DashStreamMessage
 	wrap pb.DashStreamMessage_Event

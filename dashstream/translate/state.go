@@ -96,7 +96,8 @@ func emptyState() *dashstream.StateDoc {
 
 // diffStates computes the message content turning old into new; equal
 // reports that there is nothing to send.
-func diffStates(old, new *dashstream.StateDoc) (d stateDiff, equal bool) {
+// The operations are built on ops: valid until its next use.
+func diffStates(old, new *dashstream.StateDoc, ops *dashstream.ProtoOps) (d stateDiff, equal bool) {
 	p := dashstream.DiffStateDocs(old, new)
 	if len(p) == 0 {
 		return stateDiff{}, true
@@ -104,7 +105,7 @@ func diffStates(old, new *dashstream.StateDoc) (d stateDiff, equal bool) {
 	if dashstream.UseFullState(p.JSONLen(), new.JSONLen()) {
 		return stateDiff{full: true}, false
 	}
-	return stateDiff{ops: p.ToProto()}, false
+	return stateDiff{ops: ops.Convert(p)}, false
 }
 
 // The redactor hides secrets in state documents (dashstream.StateRedactor).

@@ -34,6 +34,9 @@ type Translator struct {
 	// infos recycles the spanInfo slices of calls (*[]spanInfo, cleared):
 	// they are a third of what a call allocates, and die with it.
 	infos sync.Pool
+	// arenas recycles the calls' arenas (*callArena): their maps, value
+	// pools and message structs serve call after call.
+	arenas sync.Pool
 	// idSeed, when set (tests), seeds every call's id generator, so equal
 	// input gives byte-identical records.
 	idSeed *[32]byte
@@ -199,12 +202,13 @@ func (t *Translator) Translate(ctx context.Context, td ptrace.Traces) (*Result, 
 	}
 	res.sessions = t.sessions.acquire(ids)
 	// 3. emit each thread's messages in order (emit.go).
-	ar := newCallArena(len(c.spans))
+	ar := t.takeArena(len(c.spans))
 	now := t.now().UnixNano()
 	for i, id := range ids {
 		e := emitter{t: t, ctx: ctx, s: res.sessions[i], res: res, ar: ar, found: &found, now: now}
 		e.thread(work[id])
 	}
+	t.putArena(ar)
 	res.finish(t.enc)
 	return res, nil
 }
