@@ -9,7 +9,14 @@ package dashstream
 // new tree), and new keeps some of them for its next diff: read them (or
 // Clone them), never modify them.
 func DiffStateDocs(old, new *StateDoc) Patch {
-	d := docDiffer{differ: differ{path: make([]byte, 0, 64)}, old: old, new: new}
+	return AppendStateDiff(nil, old, new)
+}
+
+// AppendStateDiff is DiffStateDocs appending the operations to dst[:0],
+// so a caller that diffs state after state reuses one slice.
+func AppendStateDiff(dst Patch, old, new *StateDoc) Patch {
+	var path [64]byte
+	d := docDiffer{differ: differ{ops: dst[:0], path: path[:0]}, old: old, new: new}
 	d.diff(&old.root, int(old.root.off), &new.root, int(new.root.off))
 	return d.ops
 }

@@ -63,8 +63,12 @@ type callArena struct {
 	hdrsBlock int
 	// children: the scratch slice of emitter.children.
 	children []childEvent
-	// ops: the DiffOperations of the StateDiff being built.
-	ops dashstream.ProtoOps
+	// text: the compact state text of the StateDiff or Checkpoint being
+	// built (encoded before the next one is).
+	text []byte
+	// patch and ops: the operations of the StateDiff being built.
+	patch dashstream.Patch
+	ops   dashstream.ProtoOps
 }
 
 // spanCacheSize covers a node span whose END follows its llm and tool
@@ -96,6 +100,9 @@ func newCallArena(spans int) *callArena {
 	return a
 }
 
+// maxPooledText bounds the state text buffer a recycled arena keeps.
+const maxPooledText = 256 << 10
+
 // takeArena returns a call arena for a call of about spans spans: a
 // recycled one when there is one.
 func (t *Translator) takeArena(spans int) *callArena {
@@ -121,6 +128,9 @@ func (t *Translator) putArena(a *callArena) {
 	a.children = a.children[:0]
 	a.ev.ev.Attributes = nil
 	a.sd.sd.BaseCheckpointId, a.sd.sd.Operations, a.sd.sd.FullState = nil, nil, nil
+	if cap(a.text) > maxPooledText {
+		a.text = nil // one huge state does not stay pinned
+	}
 	t.arenas.Put(a)
 }
 
@@ -165,7 +175,7 @@ func (a *callArena) span(src *spanInfo) *spanCache {
 // thread emits every run of the thread, runs by first start time.
 // Runs quiet for longer than the run timeout end first.
 func (e *emitter) thread(tw *threadWork) {
-	e.key = []byte(tw.id)
+	e.key = e.s.recordKey()
 	e.expire()
 	for _, rw := range tw.runs {
 		e.run(rw)
@@ -658,7 +668,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 		}
 		full = true
 	default:
-		d, equal := diffStates(s.doc, doc, &e.ar.ops)
+		d, equal := diffStates(s.doc, doc, e.ar)
 		if equal {
 			return
 		}
@@ -677,7 +687,8 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	msg.FullState = nil
 	var text []byte
 	if full {
-		text = doc.CompactJSON()
+		text = doc.AppendCompactJSON(e.ar.text[:0])
+		e.ar.text = text[:0]
 		msg.Operations = nil
 		msg.FullState = text
 	}
@@ -704,7 +715,8 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	// exactly once (the race of AUDIT M-811 cannot happen here).
 	s.diffsSinceCheckpoint = 0
 	if text == nil {
-		text = doc.CompactJSON()
+		text = doc.AppendCompactJSON(e.ar.text[:0])
+		e.ar.text = text[:0]
 	}
 	e.checkpoint(doc, text, tsNanos, src, runID, nodeID, step)
 }

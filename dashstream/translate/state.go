@@ -96,16 +96,20 @@ func emptyState() *dashstream.StateDoc {
 
 // diffStates computes the message content turning old into new; equal
 // reports that there is nothing to send.
-// The operations are built on ops: valid until its next use.
-func diffStates(old, new *dashstream.StateDoc, ops *dashstream.ProtoOps) (d stateDiff, equal bool) {
-	p := dashstream.DiffStateDocs(old, new)
-	if len(p) == 0 {
-		return stateDiff{}, true
+// The operations are built on the call arena: valid until its next use.
+func diffStates(old, new *dashstream.StateDoc, ar *callArena) (d stateDiff, equal bool) {
+	p := dashstream.AppendStateDiff(ar.patch, old, new)
+	switch {
+	case len(p) == 0:
+		equal = true
+	case dashstream.UseFullState(p.JSONLen(), new.JSONLen()):
+		d.full = true
+	default:
+		d.ops = ar.ops.Convert(p)
 	}
-	if dashstream.UseFullState(p.JSONLen(), new.JSONLen()) {
-		return stateDiff{full: true}, false
-	}
-	return stateDiff{ops: ops.Convert(p)}, false
+	clear(p) // no value of new stays in the arena
+	ar.patch = p[:0]
+	return d, equal
 }
 
 // The redactor hides secrets in state documents (dashstream.StateRedactor).
