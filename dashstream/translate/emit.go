@@ -66,9 +66,11 @@ type callArena struct {
 	// text: the compact state text of the StateDiff or Checkpoint being
 	// built (encoded before the next one is).
 	text []byte
-	// patch and ops: the operations of the StateDiff being built.
-	patch dashstream.Patch
-	ops   dashstream.ProtoOps
+	// learnNodes: scratch of observedGraph.learn.
+	learnNodes []string
+	// differ and ops: the operations of the StateDiff being built.
+	differ dashstream.StateDiffer
+	ops    dashstream.ProtoOps
 }
 
 // spanCacheSize covers a node span whose END follows its llm and tool
@@ -198,7 +200,7 @@ func (e *emitter) run(rw *runWork) {
 		rs.graph = e.s.graphs.get(rw.graphName)
 	}
 	if rw.schemaJSON == "" {
-		rs.graph.learn(rw, rs)
+		rs.graph.learn(rw, rs, &e.ar.learnNodes)
 	}
 	if !rs.started {
 		e.graphStart(rw, rs)

@@ -98,7 +98,7 @@ func emptyState() *dashstream.StateDoc {
 // reports that there is nothing to send.
 // The operations are built on the call arena: valid until its next use.
 func diffStates(old, new *dashstream.StateDoc, ar *callArena) (d stateDiff, equal bool) {
-	p := dashstream.AppendStateDiff(ar.patch, old, new)
+	p := ar.differ.Diff(old, new)
 	switch {
 	case len(p) == 0:
 		equal = true
@@ -107,8 +107,7 @@ func diffStates(old, new *dashstream.StateDoc, ar *callArena) (d stateDiff, equa
 	default:
 		d.ops = ar.ops.Convert(p)
 	}
-	clear(p) // no value of new stays in the arena
-	ar.patch = p[:0]
+	ar.differ.Reset() // no value of new stays in the arena
 	return d, equal
 }
 
