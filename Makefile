@@ -72,6 +72,10 @@ build: ## compile every package
 test: ## run all tests with the race detector
 	$(GO) test -race ./...
 
+.PHONY: test-allocs
+test-allocs: ## allocation budgets, which the race detector cannot check
+	$(GO) test -count 1 -run 'Allocs' ./bench/internal/workload
+
 .PHONY: lint
 lint: tools ## gofmt, go vet and staticcheck
 	@out="$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))"; \

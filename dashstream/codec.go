@@ -88,6 +88,9 @@ type Encoder struct {
 	marshal   proto.MarshalOptions
 	// sized marshals right after a Size of the unchanged message.
 	sized proto.MarshalOptions
+	// pending recycles the protobuf of pending values once Finish has
+	// made their record value (a new buffer either way).
+	pending byteBufs
 }
 
 // NewEncoder validates the options and prepares the shared zstd encoder
@@ -218,12 +221,13 @@ func (e *Encoder) encodeSized(msg *dashstreampb.DashStreamMessage, h *dashstream
 		return Value{ready: out}, nil
 	}
 	h.Compression = dashstreampb.CompressionType_COMPRESSION_ZSTD
-	pb, err := e.marshal.MarshalAppend(make([]byte, 0, n+4), msg)
+	pb, err := e.marshal.MarshalAppend(e.pending.take(n+4), msg)
 	if err != nil {
 		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
 		return Value{}, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
 	}
 	if len(pb) > MaxMessageBytes {
+		e.pending.put(pb)
 		// The compression field made it two bytes too big: send it plain.
 		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
 		out, err := e.marshal.MarshalAppend(append(make([]byte, 0, n+1), FrameNone), msg)
@@ -237,11 +241,19 @@ func (e *Encoder) encodeSized(msg *dashstreampb.DashStreamMessage, h *dashstream
 
 // Finish returns v's record value: for a pending value the zstd frame when
 // it is smaller than the plain frame, else the plain frame. It is safe for
-// concurrent use.
+// concurrent use. It consumes v: a pending value's memory is reused, so
+// each Value is finished once.
 func (e *Encoder) Finish(v Value) []byte {
 	if v.zstd == nil {
 		return v.ready
 	}
+	out := e.finishPending(v)
+	// The record value never shares the pending protobuf.
+	e.pending.put(v.zstd)
+	return out
+}
+
+func (e *Encoder) finishPending(v Value) []byte {
 	framed := e.zenc.EncodeAll(v.zstd, append(make([]byte, 0, v.size), FrameZstd))
 	if len(framed) < v.size {
 		return framed

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -207,6 +208,10 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 		}
 	}
 	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red, pool: pool}
+	if pool != nil {
+		pool.lend(&b)
+		defer pool.giveBack(&b)
+	}
 	if prev != nil {
 		b.old = prev
 	}
@@ -293,6 +298,12 @@ func (d *StateDoc) CompactJSON() []byte {
 	return d.appendCompact(make([]byte, 0, d.root.clen), &d.root, int(d.root.off))
 }
 
+// AppendCompactJSON appends CompactJSON's text to dst: a caller that
+// only encodes the text reuses one buffer.
+func (d *StateDoc) AppendCompactJSON(dst []byte) []byte {
+	return d.appendCompact(slices.Grow(dst, int(d.root.clen)), &d.root, int(d.root.off))
+}
+
 func (d *StateDoc) appendCompact(dst []byte, nd *docNode, abs int) []byte {
 	if nd.flags&flagCompactRaw != 0 {
 		return append(dst, d.raw[abs:abs+int(nd.n)]...)
@@ -371,8 +382,9 @@ func (d *StateDoc) parse(nd *docNode, abs int) any {
 	return v
 }
 
-// appendCanonicalLeaf writes the canonical text of a scalar or secret.
-func (d *StateDoc) appendCanonicalLeaf(dst []byte, nd *docNode, abs int) []byte {
+// appendCanonicalLeaf writes the canonical text of a scalar or secret;
+// idx is the scratch its key order uses (kept between calls).
+func (d *StateDoc) appendCanonicalLeaf(dst []byte, nd *docNode, abs int, idx *[]int) []byte {
 	raw := d.raw[abs : abs+int(nd.n)]
 	switch nd.kind {
 	case kindNull, kindFalse, kindTrue:
@@ -386,14 +398,9 @@ func (d *StateDoc) appendCanonicalLeaf(dst []byte, nd *docNode, abs int) []byte 
 			return append(dst, raw...) // canonical strings are compact strings
 		}
 	}
-	return appendCanonicalTree(dst, d.materialize(nd, abs))
-}
-
-// appendCanonicalTree writes the canonical text of a parsed value.
-func appendCanonicalTree(dst []byte, v any) []byte {
-	var idx [16]int
-	w := canonWriter{dst: dst, idx: idx[:0]}
-	w.value(v)
+	w := canonWriter{dst: dst, idx: (*idx)[:0]}
+	w.value(d.materialize(nd, abs))
+	*idx = w.idx[:0]
 	return w.dst
 }
 
@@ -408,7 +415,9 @@ type docBuilder struct {
 	oldCanon []byte
 	eq       int // canon[:eq] == oldCanon[:eq]
 	idx      []int
+	treeIdx  []int // scratch of appendCanonicalLeaf
 	pool     *StateDocPool
+	sc       *builderScratch // lent by pool for the build
 	// noRecycle: a duplicate key made two values of this snapshot stand
 	// for one old value; nothing of the old document is handed back.
 	noRecycle bool
@@ -991,7 +1000,7 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 	}
 	switch {
 	case nd.c == nil:
-		b.canon = b.doc.appendCanonicalLeaf(b.canon, nd, abs)
+		b.canon = b.doc.appendCanonicalLeaf(b.canon, nd, abs, &b.treeIdx)
 		b.track(start, -1)
 	case nd.kind == kindObject:
 		c := nd.c
@@ -1080,7 +1089,7 @@ func (b *docBuilder) canonical(nd *docNode, abs int) {
 		}
 		b.put(']')
 	default:
-		b.canon = b.doc.appendCanonicalLeaf(b.canon, nd, abs)
+		b.canon = b.doc.appendCanonicalLeaf(b.canon, nd, abs, &b.treeIdx)
 		b.track(start, -1)
 	}
 	nd.coff = int32(start)

@@ -9,9 +9,34 @@ package dashstream
 // new tree), and new keeps some of them for its next diff: read them (or
 // Clone them), never modify them.
 func DiffStateDocs(old, new *StateDoc) Patch {
-	d := docDiffer{differ: differ{path: make([]byte, 0, 64)}, old: old, new: new}
+	var sd StateDiffer
+	return sd.Diff(old, new)
+}
+
+// StateDiffer is DiffStateDocs for a caller that diffs state after state:
+// its operation list and pointer scratch serve every diff. The zero value
+// is ready; it is not safe for concurrent use.
+type StateDiffer struct {
+	ops  Patch
+	path []byte
+}
+
+// Diff is DiffStateDocs; the patch is valid until the next Diff or Reset.
+func (s *StateDiffer) Diff(old, new *StateDoc) Patch {
+	if s.path == nil {
+		s.path = make([]byte, 0, 64)
+	}
+	d := docDiffer{differ: differ{ops: s.ops[:0], path: s.path[:0]}, old: old, new: new}
 	d.diff(&old.root, int(old.root.off), &new.root, int(new.root.off))
+	s.ops, s.path = d.ops, d.path[:0]
 	return d.ops
+}
+
+// Reset lets go of what the last patch references (values of its new
+// document), keeping the memory.
+func (s *StateDiffer) Reset() {
+	clear(s.ops)
+	s.ops = s.ops[:0]
 }
 
 // docDiffer mirrors differ over two indexed documents.

@@ -13,9 +13,13 @@ import (
 // memory for the parts of the index and text it rewrites. The zero value
 // is ready; a pool is safe for concurrent use.
 type StateDocPool struct {
-	seq   atomic.Uint64
-	canon [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
-	kids  [33]sync.Pool           // *[]docNode, by the bit length of the capacity
+	seq     atomic.Uint64
+	canon   [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
+	kids    [33]sync.Pool           // *[]docNode, by the bit length of the capacity
+	scratch sync.Pool               // *builderScratch: a build's stacks and scratch buffers
+	// Empty *[]byte and *[]docNode boxes, so putting a buffer into canon
+	// or kids does not allocate a box for it.
+	canonBoxes, kidsBoxes sync.Pool
 }
 
 // Build is BuildStateDoc taking its buffers from p.
@@ -33,9 +37,8 @@ func (p *StateDocPool) Retire(old, next *StateDoc) {
 		return
 	}
 	if cap(old.canon) > 0 {
-		buf := old.canon[:0]
-		if c := canonClassOf(cap(buf)); c >= 0 {
-			p.canon[c].Put(&buf)
+		if c := canonClassOf(cap(old.canon)); c >= 0 {
+			p.canon[c].Put(box(&p.canonBoxes, old.canon[:0]))
 		}
 	}
 	old.canon = nil
@@ -45,7 +48,7 @@ func (p *StateDocPool) Retire(old, next *StateDoc) {
 	// next lets go of old's containers either way.
 	superseded := next.superseded
 	next.superseded = nil
-	defer clear(superseded)
+	defer p.keepSuperseded(superseded)
 	if next.pool != p || old.pool != p || next.prevID != old.id {
 		return
 	}
@@ -53,14 +56,44 @@ func (p *StateDocPool) Retire(old, next *StateDoc) {
 		kids := c.kids[:0:cap(c.kids)]
 		clear(kids[:cap(kids)]) // no pointer into old subtrees stays
 		c.kids = nil
-		putClass(&p.kids, cap(kids), &kids)
+		if k := bits.Len(uint(cap(kids))); k < len(p.kids) {
+			p.kids[k].Put(box(&p.kidsBoxes, kids))
+		}
 	}
 }
 
-func putClass[T any](classes *[33]sync.Pool, capacity int, v *T) {
-	if k := bits.Len(uint(capacity)); k < len(classes) {
-		classes[k].Put(v)
+// keepSuperseded clears a retired list of superseded containers and keeps
+// it for a later build's list.
+func (p *StateDocPool) keepSuperseded(list []*docContainer) {
+	clear(list)
+	if cap(list) == 0 {
+		return
 	}
+	if s, _ := p.scratch.Get().(*builderScratch); s != nil {
+		if cap(list) > cap(s.superseded) {
+			s.superseded = list[:0]
+		}
+		p.scratch.Put(s)
+	}
+}
+
+// box returns an empty box from boxes (a new one when there is none)
+// holding v.
+func box[T any](boxes *sync.Pool, v []T) *[]T {
+	b, _ := boxes.Get().(*[]T)
+	if b == nil {
+		b = new([]T)
+	}
+	*b = v
+	return b
+}
+
+// unbox returns what b holds and keeps the emptied box in boxes.
+func unbox[T any](boxes *sync.Pool, b *[]T) []T {
+	v := *b
+	*b = nil
+	boxes.Put(b)
+	return v
 }
 
 // Canonical text buffers come in capacity classes, eight per power of
@@ -107,7 +140,7 @@ func (p *StateDocPool) takeCanon(n int) []byte {
 	c, capacity := canonClass(n)
 	if c >= 0 {
 		if b, ok := p.canon[c].Get().(*[]byte); ok {
-			return (*b)[:0]
+			return unbox(&p.canonBoxes, b)[:0]
 		}
 	}
 	return make([]byte, 0, capacity)
@@ -119,10 +152,54 @@ func (p *StateDocPool) takeKids(n int) []docNode {
 	if p != nil {
 		k := bits.Len(uint(n))
 		for c := k; c <= k+1 && c < len(p.kids); c++ {
-			if b, ok := p.kids[c].Get().(*[]docNode); ok && n <= cap(*b) && cap(*b) <= n+n/4+8 {
-				return (*b)[:0]
+			if b, ok := p.kids[c].Get().(*[]docNode); ok {
+				if kids := unbox(&p.kidsBoxes, b); n <= cap(kids) && cap(kids) <= n+n/4+8 {
+					return kids[:0]
+				}
 			}
 		}
 	}
 	return make([]docNode, 0, n)
+}
+
+// builderScratch is what a build uses only while it runs: the parser's
+// member stacks and escape buffer, the blob text and the key order
+// scratch. Nothing the document keeps points into it.
+type builderScratch struct {
+	keys    []string
+	vals    []any
+	buf     []byte
+	scratch []byte
+	idx     []int
+	treeIdx []int
+	// superseded: a retired document's list, for the next build's.
+	superseded []*docContainer
+}
+
+// lend gives b the pool's scratch (empty, with its capacity).
+func (p *StateDocPool) lend(b *docBuilder) {
+	s, _ := p.scratch.Get().(*builderScratch)
+	if s == nil {
+		s = new(builderScratch)
+	}
+	b.sc = s
+	b.doc.superseded, s.superseded = s.superseded, nil
+	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx, b.treeIdx = s.keys, s.vals, s.buf, s.scratch, s.idx, s.treeIdx
+}
+
+// giveBack returns b's scratch to the pool once the build is over,
+// holding no pointer: what the build's values reference is the
+// document's, not the pool's.
+func (p *StateDocPool) giveBack(b *docBuilder) {
+	s := b.sc
+	if s == nil {
+		return
+	}
+	b.sc = nil
+	keys, vals := b.p.keys[:cap(b.p.keys)], b.p.vals[:cap(b.p.vals)]
+	clear(keys)
+	clear(vals)
+	s.keys, s.vals, s.buf, s.scratch, s.idx, s.treeIdx = keys[:0], vals[:0], b.p.buf[:0], b.scratch[:0], b.idx[:0], b.treeIdx[:0]
+	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx, b.treeIdx = nil, nil, nil, nil, nil, nil
+	p.scratch.Put(s)
 }

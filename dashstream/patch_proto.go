@@ -12,6 +12,22 @@ import (
 // prototype defaults (the DashFlow UI) must still see them. All values share
 // one buffer and the fields one block, so the conversion allocates little.
 func (p Patch) ToProto() []*dashstreampb.DiffOperation {
+	var c ProtoOps
+	return c.Convert(p)
+}
+
+// ProtoOps converts patches as ToProto does, reusing its memory: what a
+// Convert returns is valid until the next Convert on the same ProtoOps.
+// The zero value is ready to use.
+type ProtoOps struct {
+	buf     []byte
+	structs []dashstreampb.DiffOperation
+	fields  []opFields
+	out     []*dashstreampb.DiffOperation
+}
+
+// Convert is ToProto on c's memory.
+func (c *ProtoOps) Convert(p Patch) []*dashstreampb.DiffOperation {
 	if len(p) == 0 {
 		return nil
 	}
@@ -21,13 +37,22 @@ func (p Patch) ToProto() []*dashstreampb.DiffOperation {
 			size += jsonLen(p[i].Value, -1)
 		}
 	}
-	buf := make([]byte, 0, size)
-	structs := make([]dashstreampb.DiffOperation, len(p))
-	fields := make([]opFields, len(p))
-	out := make([]*dashstreampb.DiffOperation, len(p))
+	// What the previous Convert returned is overwritten.
+	buf := c.buf[:0]
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	if cap(c.structs) < len(p) {
+		n := max(len(p), 2*cap(c.structs))
+		c.structs = make([]dashstreampb.DiffOperation, n)
+		c.fields = make([]opFields, n)
+		c.out = make([]*dashstreampb.DiffOperation, n)
+	}
+	structs, fields, out := c.structs[:len(p)], c.fields[:len(p)], c.out[:len(p):len(p)]
 	for i := range p {
 		op, f := &structs[i], &fields[i]
-		f.op, f.path, f.enc = p[i].Op, p[i].Path, dashstreampb.DiffOperation_VALUE_ENCODING_JSON
+		*op = dashstreampb.DiffOperation{}
+		*f = opFields{op: p[i].Op, path: p[i].Path, enc: dashstreampb.DiffOperation_VALUE_ENCODING_JSON}
 		op.Op, op.Path, op.Encoding = &f.op, &f.path, &f.enc
 		if hasFrom(p[i].Op) {
 			f.from = p[i].From
@@ -40,6 +65,7 @@ func (p Patch) ToProto() []*dashstreampb.DiffOperation {
 		}
 		out[i] = op
 	}
+	c.buf = buf
 	return out
 }
 

@@ -79,3 +79,44 @@ func TestToProtoWritesDefaultsExplicitly(t *testing.T) {
 		}
 	}
 }
+
+// TestProtoOpsReuse: a ProtoOps converts patch after patch on its own
+// memory, and every result marshals exactly as ToProto's does, whatever
+// the previous (longer, with from and values) conversion left behind.
+func TestProtoOpsReuse(t *testing.T) {
+	patches := []Patch{
+		{
+			{Op: OpMove, From: "/x", Path: "/c"},
+			{Op: OpAdd, Path: "/a", Value: "a long value that fills the buffer"},
+			{Op: OpCopy, From: "/d", Path: "/e"},
+		},
+		{{Op: OpRemove, Path: "/b"}},
+		{{Op: OpReplace, Path: "/a", Value: Number("2")}, {Op: OpAdd, Path: "/z", Value: NewObject(0)}},
+		{{Op: OpTest, Path: "/t", Value: "v"}},
+	}
+	var c ProtoOps
+	for round := range 2 {
+		for i, p := range patches {
+			got, want := c.Convert(p), p.ToProto()
+			if len(got) != len(want) {
+				t.Fatalf("round %d patch %d: %d ops, want %d", round, i, len(got), len(want))
+			}
+			for j := range got {
+				gb, err := proto.MarshalOptions{Deterministic: true}.Marshal(got[j])
+				if err != nil {
+					t.Fatal(err)
+				}
+				wb, err := proto.MarshalOptions{Deterministic: true}.Marshal(want[j])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(gb) != string(wb) {
+					t.Errorf("round %d patch %d op %d: %x, want %x", round, i, j, gb, wb)
+				}
+			}
+		}
+	}
+	if allocs := testing.AllocsPerRun(10, func() { c.Convert(patches[0]) }); allocs != 0 && !raceEnabled {
+		t.Errorf("Convert of a patch that fits allocates %.0f times", allocs)
+	}
+}

@@ -22,6 +22,7 @@ type threadWork struct {
 	id   string
 	runs []*runWork
 	idx  map[string]*runWork // by run id, once runs is too long to search
+	run1 [1]*runWork         // runs while there is one (no allocation)
 }
 
 // threadIndexAfter is how many runs a thread's work holds before they are
@@ -44,6 +45,9 @@ func (tw *threadWork) run(runID string) *runWork {
 
 // addRun appends rw (a run the thread has no work for yet).
 func (tw *threadWork) addRun(rw *runWork) {
+	if tw.runs == nil {
+		tw.runs = tw.run1[:0]
+	}
 	tw.runs = append(tw.runs, rw)
 	switch {
 	case tw.idx != nil:
@@ -74,6 +78,7 @@ type runWork struct {
 	initialState string
 
 	nodes   []*nodeExec  // real node executions, ordered by ordering()
+	node1   [1]*nodeExec // nodes while there is one (no allocation)
 	pseudo  []*spanInfo  // __start__/__end__ spans: state only
 	orphans []*spanInfo  // llm/tool/checkpoint spans without a node here
 	routers []routerMemo // router decisions seen in this call
@@ -366,6 +371,9 @@ func (rw *runWork) add(si *spanInfo, found *issues, nodes *slab[nodeExec]) {
 		}
 		n := nodes.new()
 		n.si = si
+		if rw.nodes == nil {
+			rw.nodes = rw.node1[:0]
+		}
 		rw.nodes = append(rw.nodes, n)
 	case roleLLM, roleTool, roleCheckpointSave, roleRouter:
 		// attached to nodes by attach once the whole call is indexed

@@ -51,6 +51,8 @@ type callArena struct {
 	bools  valuePool[boolAttr]
 	// ev: the Event message structs, refilled by every event.
 	ev eventAlloc
+	// sd: the StateDiff message structs and hash, refilled by every diff.
+	sd stateDiffAlloc
 	// spans: record data (headers, request id) of the most recent source
 	// spans, so the several records of a span share it.
 	spans    [spanCacheSize]spanCache
@@ -61,6 +63,14 @@ type callArena struct {
 	hdrsBlock int
 	// children: the scratch slice of emitter.children.
 	children []childEvent
+	// text: the compact state text of the StateDiff or Checkpoint being
+	// built (encoded before the next one is).
+	text []byte
+	// learnNodes: scratch of observedGraph.learn.
+	learnNodes []string
+	// differ and ops: the operations of the StateDiff being built.
+	differ dashstream.StateDiffer
+	ops    dashstream.ProtoOps
 }
 
 // spanCacheSize covers a node span whose END follows its llm and tool
@@ -86,7 +96,44 @@ func newCallArena(spans int) *callArena {
 	a.ev.ev.Header = &a.ev.hdr
 	a.ev.wrap.Event = &a.ev.ev
 	a.ev.msg.Message = &a.ev.wrap
+	a.sd.sd.Header = &a.sd.hdr
+	a.sd.wrap.StateDiff = &a.sd.sd
+	a.sd.msg.Message = &a.sd.wrap
 	return a
+}
+
+// maxPooledText bounds the state text buffer a recycled arena keeps.
+const maxPooledText = 256 << 10
+
+// takeArena returns a call arena for a call of about spans spans: a
+// recycled one when there is one.
+func (t *Translator) takeArena(spans int) *callArena {
+	a, _ := t.arenas.Get().(*callArena)
+	if a == nil {
+		return newCallArena(spans)
+	}
+	a.hdrsBlock = min(max(spans, 4), 64)
+	return a
+}
+
+// putArena recycles a once its call has emitted everything. Nothing it
+// lent is in use then: the builders are released, the message structs
+// encoded. The header block's carved entries belong to the records; the
+// rest is handed out by later calls.
+func (t *Translator) putArena(a *callArena) {
+	if a.lent {
+		return // a builder still holds the map (a bug, never reuse it)
+	}
+	a.spans = [spanCacheSize]spanCache{} // spanInfos are recycled too
+	a.nextSpan = 0
+	clear(a.children[:cap(a.children)])
+	a.children = a.children[:0]
+	a.ev.ev.Attributes = nil
+	a.sd.sd.BaseCheckpointId, a.sd.sd.Operations, a.sd.sd.FullState = nil, nil, nil
+	if cap(a.text) > maxPooledText {
+		a.text = nil // one huge state does not stay pinned
+	}
+	t.arenas.Put(a)
 }
 
 // builder starts an attribute builder on the arena's map and values, or on
@@ -130,7 +177,7 @@ func (a *callArena) span(src *spanInfo) *spanCache {
 // thread emits every run of the thread, runs by first start time.
 // Runs quiet for longer than the run timeout end first.
 func (e *emitter) thread(tw *threadWork) {
-	e.key = []byte(tw.id)
+	e.key = e.s.recordKey()
 	e.expire()
 	for _, rw := range tw.runs {
 		e.run(rw)
@@ -153,7 +200,7 @@ func (e *emitter) run(rw *runWork) {
 		rs.graph = e.s.graphs.get(rw.graphName)
 	}
 	if rw.schemaJSON == "" {
-		rs.graph.learn(rw, rs)
+		rs.graph.learn(rw, rs, &e.ar.learnNodes)
 	}
 	if !rs.started {
 		e.graphStart(rw, rs)
@@ -623,26 +670,32 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 		}
 		full = true
 	default:
-		d, equal := diffStates(s.doc, doc)
+		d, equal := diffStates(s.doc, doc, e.ar)
 		if equal {
 			return
 		}
 		full, ops = d.full, d.ops
 	}
-	hash := doc.Hash()
-	msg := &pb.StateDiff{
-		Header:           &pb.Header{TimestampUs: micros(tsNanos)},
-		BaseCheckpointId: s.lastCheckpoint,
-		Operations:       ops,
-		StateHash:        hash[:],
-	}
+	// The structs are wired together once (newCallArena); every field is
+	// assigned here or by send and Encode (see event).
+	a := &e.ar.sd
+	a.hash = doc.Hash()
+	a.hdr.TimestampUs = micros(tsNanos)
+	a.hdr.ParentId = nil
+	msg := &a.sd
+	msg.BaseCheckpointId = s.lastCheckpoint
+	msg.Operations = ops
+	msg.StateHash = a.hash[:]
+	msg.FullState = nil
 	var text []byte
 	if full {
-		text = doc.CompactJSON()
+		text = doc.AppendCompactJSON(e.ar.text[:0])
+		e.ar.text = text[:0]
 		msg.Operations = nil
 		msg.FullState = text
 	}
-	ok := e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_StateDiff{StateDiff: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_STATE_DIFF, src)
+	ok := e.send(&a.msg, &a.hdr, pb.MessageType_MESSAGE_TYPE_STATE_DIFF, src)
+	msg.Operations, msg.FullState = nil, nil // the next diff owns its own
 	e.setState(doc)
 	if !ok {
 		return
@@ -664,7 +717,8 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	// exactly once (the race of AUDIT M-811 cannot happen here).
 	s.diffsSinceCheckpoint = 0
 	if text == nil {
-		text = doc.CompactJSON()
+		text = doc.AppendCompactJSON(e.ar.text[:0])
+		e.ar.text = text[:0]
 	}
 	e.checkpoint(doc, text, tsNanos, src, runID, nodeID, step)
 }
@@ -725,6 +779,16 @@ func (e *emitter) checkpoint(doc *dashstream.StateDoc, state []byte, tsNanos uin
 }
 
 // eventAlloc holds every part of an Event message in one struct.
+// stateDiffAlloc is eventAlloc for StateDiffs; hash holds the state hash
+// the message points at while it is encoded.
+type stateDiffAlloc struct {
+	msg  pb.DashStreamMessage
+	wrap pb.DashStreamMessage_StateDiff
+	sd   pb.StateDiff
+	hdr  pb.Header
+	hash [32]byte
+}
+
 type eventAlloc struct {
 	msg  pb.DashStreamMessage
 	wrap pb.DashStreamMessage_Event

@@ -42,10 +42,11 @@ func (t *Translator) ExpireRuns(ctx context.Context) *Result {
 	}
 	res.sessions = t.sessions.acquire(ids)
 	var found issues
-	ar := newCallArena(len(ids))
+	ar := t.takeArena(len(ids))
+	defer t.putArena(ar)
 	for _, s := range res.sessions {
 		e := emitter{t: t, ctx: ctx, s: s, res: res, ar: ar, found: &found, now: now.UnixNano()}
-		e.key = []byte(s.threadID)
+		e.key = s.recordKey()
 		e.expire()
 		s.noteOpenRuns()
 	}

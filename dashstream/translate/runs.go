@@ -72,8 +72,10 @@ type callRun struct {
 	// the parents its spans wait for.
 	provisional bool
 	waits       []pcommon.SpanID
-	// members: the spans placed directly in this run (for take-over).
+	// members: the spans placed directly in this run (for take-over),
+	// on member while there is one.
 	members []*spanInfo
+	member  [1]*spanInfo
 }
 
 // final follows a pending run to the run its spans are in.
@@ -110,6 +112,16 @@ type resolver struct {
 	nestedIgnored map[string]int64
 	// demoted: the recognised spans made ignored (remembered as such).
 	demoted []*spanInfo
+	// runSlab: the call's runs are carved from it (they die with the call).
+	runSlab slab[callRun]
+}
+
+// newRun returns a run of the call holding v.
+func (r *resolver) newRun(v callRun) *callRun {
+	run := r.runSlab.new()
+	*run = v
+	run.members = run.member[:0]
+	return run
 }
 
 // ignoreNestedModelCall counts a model call inside another model call of
@@ -154,6 +166,7 @@ func (t *Translator) resolveRuns(spans, ignored []*spanInfo, facts map[pcommon.T
 		prov:          make(map[pcommon.TraceID]*callRun),
 		found:         found,
 		nestedIgnored: map[string]int64{},
+		runSlab:       slab[callRun]{next: 8, max: len(spans)},
 	}
 	r.mem.mu.Lock()
 	defer r.mem.mu.Unlock()
@@ -245,7 +258,7 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 		}
 		si.graphName = name
 		r.tops = append(r.tops, si)
-		run = &callRun{trace: si.traceID, pending: true, anchor: si, waits: []pcommon.SpanID{w.missing}}
+		run = r.newRun(callRun{trace: si.traceID, pending: true, anchor: si, waits: []pcommon.SpanID{w.missing}})
 		r.pend = append(r.pend, run)
 	case w.kind == placeOutside && si.role == roleGraph:
 		run = r.newRoot(si)
@@ -271,7 +284,7 @@ func (r *resolver) resolve(si *spanInfo) *callRun {
 	default:
 		// Parent not known (or outside a run but the trace names its run):
 		// placed once every run span of the call is known.
-		run = &callRun{trace: si.traceID, pending: true, anchor: si}
+		run = r.newRun(callRun{trace: si.traceID, pending: true, anchor: si})
 		if w.kind == placeUnknown {
 			run.waits = []pcommon.SpanID{w.missing}
 		}
@@ -319,7 +332,7 @@ func (r *resolver) ignore(si *spanInfo) {
 // newRoot makes si the own span of a new run.
 func (r *resolver) newRoot(si *spanInfo) *callRun {
 	si.runOwn = true
-	run := &callRun{trace: si.traceID, root: si, id: si.runID}
+	run := r.newRun(callRun{trace: si.traceID, root: si, id: si.runID})
 	r.runs = append(r.runs, run)
 	return run
 }
@@ -330,7 +343,7 @@ func (r *resolver) remembered(trace pcommon.TraceID, id string) *callRun {
 	if run, ok := r.byID[id]; ok {
 		return run
 	}
-	run := &callRun{trace: trace, id: id}
+	run := r.newRun(callRun{trace: trace, id: id})
 	r.byID[id] = run
 	r.runs = append(r.runs, run)
 	return run
@@ -440,7 +453,7 @@ func (r *resolver) settlePending() {
 		}
 		prov := r.prov[a.traceID]
 		if prov == nil {
-			prov = &callRun{trace: a.traceID, provisional: true}
+			prov = r.newRun(callRun{trace: a.traceID, provisional: true})
 			r.prov[a.traceID] = prov
 			r.runs = append(r.runs, prov)
 		}

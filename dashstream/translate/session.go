@@ -23,6 +23,9 @@ const maxRoutersPerRun = 16
 // below mu are guarded by it; refs, lastUsed and elem by the session table.
 type session struct {
 	threadID string
+	// key is threadID as the records' Kafka key, made once: every record
+	// of the thread shares it (records are read-only).
+	key []byte
 
 	// oldestOpen is when the least recently seen open run of the thread
 	// last had a span (unix nanos; 0 = no open run): read without the
@@ -237,4 +240,12 @@ func (s *session) markLost() {
 func (s *session) commitSequence(clock *sequenceClock) {
 	clock.issued(s.nextSeq)
 	s.nextSeq++
+}
+
+// recordKey returns the thread's record key (caller holds the session).
+func (s *session) recordKey() []byte {
+	if s.key == nil {
+		s.key = []byte(s.threadID)
+	}
+	return s.key
 }

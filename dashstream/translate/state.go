@@ -96,15 +96,19 @@ func emptyState() *dashstream.StateDoc {
 
 // diffStates computes the message content turning old into new; equal
 // reports that there is nothing to send.
-func diffStates(old, new *dashstream.StateDoc) (d stateDiff, equal bool) {
-	p := dashstream.DiffStateDocs(old, new)
-	if len(p) == 0 {
-		return stateDiff{}, true
+// The operations are built on the call arena: valid until its next use.
+func diffStates(old, new *dashstream.StateDoc, ar *callArena) (d stateDiff, equal bool) {
+	p := ar.differ.Diff(old, new)
+	switch {
+	case len(p) == 0:
+		equal = true
+	case dashstream.UseFullState(p.JSONLen(), new.JSONLen()):
+		d.full = true
+	default:
+		d.ops = ar.ops.Convert(p)
 	}
-	if dashstream.UseFullState(p.JSONLen(), new.JSONLen()) {
-		return stateDiff{full: true}, false
-	}
-	return stateDiff{ops: p.ToProto()}, false
+	ar.differ.Reset() // no value of new stays in the arena
+	return d, equal
 }
 
 // The redactor hides secrets in state documents (dashstream.StateRedactor).

@@ -162,12 +162,14 @@ func (g *observedGraph) addEdge(from, to string, conditional bool, label string)
 // the convention names, the nodes that ran and the edges between
 // consecutive steps, exactly those the emitter draws (same cursor rules,
 // from the run's current newest step).
-func (g *observedGraph) learn(rw *runWork, rs *runState) {
+// scratch holds the cursor's copy of the run's newest nodes (kept by
+// the caller between calls).
+func (g *observedGraph) learn(rw *runWork, rs *runState, scratch *[]string) {
 	if rw.entryPoint != "" && !isPseudoNode(rw.entryPoint) {
 		g.setEntry(rw.entryPoint, true)
 	}
 	cur := rs.last
-	cur.nodes = slices.Clone(cur.nodes)
+	cur.nodes = append((*scratch)[:0], cur.nodes...)
 	bySteps := allHaveSteps(rw.nodes)
 	for i := 0; i < len(rw.nodes); {
 		j := groupEnd(rw.nodes, i, bySteps)
@@ -193,6 +195,8 @@ func (g *observedGraph) learn(rw *runWork, rs *runState) {
 		}
 		cur.moveTo(group, names)
 	}
+	clear(cur.nodes)
+	*scratch = cur.nodes[:0]
 }
 
 // nodeKinds tells what a node execution did: called a model, a tool, or
