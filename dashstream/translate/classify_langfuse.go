@@ -222,42 +222,15 @@ func lfState(text string, out *spanInfo) string {
 // lfConversation sets a model call's conversation from its input (a
 // message list, or {"messages": […]}) and output (one message or a list).
 func lfConversation(attrs pcommon.Map, out *spanInfo) {
-	in := lfMessages(attrJSONText(attrs, lfKeyInput), "messages")
+	in := messagesFromText(attrJSONText(attrs, lfKeyInput), "messages", false)
 	if in == nil {
 		return
 	}
 	out.stateBefore = messagesState(in, nil)
-	if o := lfMessages(attrJSONText(attrs, lfKeyOutput), ""); o != nil {
+	if o := messagesFromText(attrJSONText(attrs, lfKeyOutput), "", true); o != nil {
 		out.stateAfter = messagesState(in, o)
 	}
 	out.conversation = true
-}
-
-// lfMessages reads a message list: an array, an object holding one under
-// member, or (member "") a single message object.
-func lfMessages(text, member string) []json.RawMessage {
-	t := strings.TrimSpace(text)
-	switch {
-	case strings.HasPrefix(t, "["):
-		msgs, _ := messageArray(t)
-		return msgs
-	case strings.HasPrefix(t, "{"):
-		m, _ := decodeObject(t)
-		if m == nil {
-			return nil
-		}
-		if member != "" {
-			if raw, ok := m[member]; ok {
-				msgs, _ := messageArray(string(raw))
-				return msgs
-			}
-			return nil
-		}
-		if _, ok := m["role"]; ok {
-			return []json.RawMessage{json.RawMessage(t)}
-		}
-	}
-	return nil
 }
 
 // lfRouterChoice reads a conditional edge's choice: what routerChoice

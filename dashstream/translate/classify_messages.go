@@ -241,7 +241,12 @@ func eventArrayMessages(text string) (in, out []json.RawMessage) {
 
 // textMessages reads one message object or a list of them from JSON text;
 // an object with a messages member stands for that list.
-func textMessages(text string) []json.RawMessage {
+func textMessages(text string) []json.RawMessage { return messagesFromText(text, "messages", true) }
+
+// messagesFromText reads a message list from JSON text: an array, an object
+// holding one under member (when member is not ""), or, when single, one
+// message object (an object with a role).
+func messagesFromText(text, member string, single bool) []json.RawMessage {
 	t := strings.TrimSpace(text)
 	switch {
 	case strings.HasPrefix(t, "["):
@@ -252,11 +257,13 @@ func textMessages(text string) []json.RawMessage {
 		if m == nil {
 			return nil
 		}
-		if raw, ok := m["messages"]; ok {
-			msgs, _ := messageArray(string(raw))
-			return msgs
+		if member != "" {
+			if raw, ok := m[member]; ok {
+				msgs, _ := messageArray(string(raw))
+				return msgs
+			}
 		}
-		if _, ok := m["role"]; ok {
+		if _, ok := m["role"]; ok && single {
 			return []json.RawMessage{json.RawMessage(t)}
 		}
 	}
