@@ -126,7 +126,9 @@ PROGRAMS_LDFLAGS ?= -s -w
 # The standard-library packages the programs import (`make programs-std`,
 # part of `make generate`). On a cold cache `make programs` compiles them
 # while `go list` downloads the modules, which otherwise leaves both cores
-# idle for 20-30 s; on a warm cache both steps take about a second.
+# idle; on a warm cache both steps take about a second. The go command
+# fetches as many modules at once as GOMAXPROCS says: on 2 cores the
+# downloads took 21 s, with 16 fetches at once 7 s.
 PROGRAMS_STD := scripts/programs-std.txt
 
 .PHONY: programs collector cli devkafka demo programs-std
@@ -134,7 +136,7 @@ programs: ## build the collector, the CLI, the dev Kafka and the demo into dist/
 	@mkdir -p $(DIST_BIN)
 	@std=$$($(GO) list -e -f '{{if not .Error}}{{.ImportPath}}{{end}}' $$(cat $(PROGRAMS_STD))); \
 	$(GO) build $$std 2>/dev/null & \
-	$(GO) list -deps $(PROGRAMS) >/dev/null; wait
+	GOMAXPROCS=16 $(GO) list -deps $(PROGRAMS) >/dev/null; wait
 	$(GO) build -ldflags="$(PROGRAMS_LDFLAGS)" -o $(DIST_BIN)/ $(PROGRAMS)
 	@ln -f $(DIST_BIN)/otelcol-dashstream $(COLLECTOR)
 collector: programs ## build dist/otelcol-dashstream (cmd/otelcol-dashstream, from builder-config.yaml)
