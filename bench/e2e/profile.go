@@ -70,31 +70,45 @@ type profileResult struct {
 	shares map[string]float64
 }
 
-// profileSpot names a part of the work by the function that does it.
+// profileSpot names a part of the work by the function that does it: fn
+// is the function as pprof prints it without the module path, for example
+// "dashstream/translate.(*emitter).snapshot"; ours says it is a function of
+// this repository (TestProfileSpotsExist keeps those names current).
 type profileSpot struct {
 	label string
+	fn    string
+	ours  bool
 	re    *regexp.Regexp
+}
+
+// spot builds a profileSpot matching fn at the end of a pprof name.
+func spot(label, fn string, ours bool) profileSpot {
+	return profileSpot{label: label, fn: fn, ours: ours, re: regexp.MustCompile(`(^|/)` + regexp.QuoteMeta(fn) + `$`)}
 }
 
 // profileSpots are the parts of both collectors' work the docs break down;
 // a spot whose function is not in a profile shows as "—".
 var profileSpots = []profileSpot{
-	{"OTLP request unmarshal (receiver)", regexp.MustCompile(`internal\.\(\*ResourceSpans\)\.UnmarshalProto$`)},
-	{"translation, all of it (Translator.Translate)", regexp.MustCompile(`translate\.\(\*Translator\)\.Translate$`)},
-	{"state snapshots (diff, hash, encode a StateDiff)", regexp.MustCompile(`translate\.\(\*emitter\)\.snapshot$`)},
-	{"parsing the state JSON", regexp.MustCompile(`translate\.parseState$`)},
-	{"redaction of the state", regexp.MustCompile(`translate\.\(\*redactor\)\.redact[A-Za-z]*$`)},
-	{"JSON Patch diff", regexp.MustCompile(`translate\.diffStates$`)},
-	{"state hash (canonical JSON + SHA-256)", regexp.MustCompile(`dashstream\.StateHash$`)},
-	{"checkpoints", regexp.MustCompile(`translate\.\(\*emitter\)\.checkpoint$`)},
-	{"lifecycle events", regexp.MustCompile(`translate\.\(\*emitter\)\.event$`)},
-	{"record encoding (protobuf + zstd framing)", regexp.MustCompile(`dashstream\.\(\*Encoder\)\.Encode$`)},
-	{"zstd compression", regexp.MustCompile(`zstd\.\(\*Encoder\)\.EncodeAll$`)},
-	{"OTLP marshal for Kafka (reference)", regexp.MustCompile(`ptrace\.\(\*ProtoMarshaler\)\.MarshalTraces$`)},
-	{"Kafka client: sarama", regexp.MustCompile(`sarama\.withRecover$`)},
-	{"Kafka client: franz-go", regexp.MustCompile(`franz-go/pkg/kgo\.\(\*broker\)\.handleReqs$`)},
-	{"memory allocation (runtime.mallocgc)", regexp.MustCompile(`runtime\.mallocgc$`)},
-	{"GC background marking", regexp.MustCompile(`runtime\.gcBgMarkWorker$`)},
+	spot("gRPC receive and OTLP unmarshal (receiver)", "google.golang.org/grpc.(*serverStream).RecvMsg", false),
+	spot("OTLP request unmarshal (receiver)", "pdata/internal.(*ResourceSpans).UnmarshalProto", false),
+	spot("translation, all of it (Translator.Translate)", "dashstream/translate.(*Translator).Translate", true),
+	spot("reading and classifying spans (collect)", "dashstream/translate.(*Translator).collect", true),
+	spot("runs and threads (assemble)", "dashstream/translate.(*Translator).assemble", true),
+	spot("state snapshots (build, diff, hash, encode a StateDiff)", "dashstream/translate.(*emitter).snapshot", true),
+	spot("state document build (scan, redaction, canonical text, hash)", "dashstream.buildStateDoc", true),
+	spot("state hash (SHA-256 of the canonical text)", "dashstream.hashWithMids", true),
+	spot("JSON Patch diff", "dashstream/translate.diffStates", true),
+	spot("checkpoints", "dashstream/translate.(*emitter).checkpoint", true),
+	spot("lifecycle events", "dashstream/translate.(*emitter).event", true),
+	spot("resting session states (s2)", "dashstream/translate.(*emitter).restState", true),
+	spot("record encoding (protobuf, frames)", "dashstream.(*Encoder).EncodeLater", true),
+	spot("the call's zstd frames", "dashstream/translate.(*Result).finish", true),
+	spot("zstd compression", "github.com/klauspost/compress/zstd.(*Encoder).EncodeAll", false),
+	spot("OTLP marshal for Kafka (reference)", "pdata/ptrace.(*ProtoMarshaler).MarshalTraces", false),
+	spot("Kafka produce requests: sarama (ours)", "github.com/IBM/sarama.(*Broker).Produce", false),
+	spot("Kafka client: franz-go (reference)", "github.com/twmb/franz-go/pkg/kgo.(*broker).handleReqs", false),
+	spot("memory allocation (runtime.mallocgc)", "runtime.mallocgc", false),
+	spot("GC background marking", "runtime.gcBgMarkWorker", false),
 }
 
 // parseShares reads a `pprof -top -cum` listing (flat flat% sum% cum cum%
