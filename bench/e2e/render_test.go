@@ -58,10 +58,10 @@ func fakeResults() *results {
 func TestRenderSection(t *testing.T) {
 	r := fakeResults()
 	o := r.Runs[scGraphSaturation][ours]
-	o.ProfileShares = map[string]float64{"parsing the state JSON": 10.43}
+	o.ProfileShares = map[string]float64{"state document build (scan, redaction, canonical text, hash)": 10.43}
 	r.Runs[scGraphSaturation][ours] = o
 	s := renderSection(r)
-	assert.Contains(t, s, "| parsing the state JSON | 10.4% | — |")
+	assert.Contains(t, s, "| state document build (scan, redaction, canonical text, hash) | 10.4% | — |")
 	assert.NotContains(t, s, "| zstd compression |", "spots absent from every profile are left out")
 	// Saturation: ours 210k spans over 10 s at 12 CPU-s vs 420k at 10 CPU-s.
 	assert.Contains(t, s, "| sustained spans/s (accepted ÷ time until Kafka had all) | 21,000 | 42,000 | 0.50× |")
