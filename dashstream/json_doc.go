@@ -2,10 +2,7 @@ package dashstream
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding"
 	"errors"
-	"hash"
 	"math"
 	"slices"
 	"strings"
@@ -43,9 +40,9 @@ type StateDoc struct {
 	root  docNode
 	canon []byte
 	hash  [32]byte
-	// mids are SHA-256 states after each midChunk bytes of canon, so a
-	// change late in the canonical text rehashes only what follows it.
-	mids     [][]byte
+	// marks are saved SHA-256 states of canon (json_dochash.go), so the
+	// next snapshot rehashes only what follows the prefix it shares.
+	marks    []byte
 	maxDepth int
 	blobMax  int
 	red      StateRedactor
@@ -175,9 +172,6 @@ func (c *docContainer) find(key string) int {
 // object.
 var ErrStateNotObject = errors.New("dashstream: state is not a JSON object")
 
-// midChunk is the spacing of saved SHA-256 states over the canonical text.
-const midChunk = 8 << 10
-
 // BuildStateDoc indexes raw (a JSON object), redacts it with red (nil: no
 // redaction), and canonicalises and hashes it, reusing whatever prev (nil:
 // none) already holds of it. The document keeps raw itself, not a copy: a
@@ -242,9 +236,9 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	d.root = root
 	d.nodes = int(root.cnt)
 	var oldCanon []byte
-	var oldMids [][]byte
+	var oldMarks []byte
 	if prev != nil {
-		oldCanon, oldMids = prev.canon, prev.mids
+		oldCanon, oldMarks = prev.canon, prev.marks
 	}
 	// The canonical text is as long as the compact one unless numbers are
 	// respelled; append grows the buffer in that rare case. With a pool
@@ -258,7 +252,7 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	b.oldCanon = oldCanon
 	b.canonical(&d.root, int(d.root.off))
 	d.canon = b.canon
-	d.hash, d.mids = hashWithMids(d.canon, b.eq, oldMids)
+	d.hash, d.marks = b.hash(oldMarks)
 	return d, nil
 }
 
@@ -284,7 +278,7 @@ func (d *StateDoc) Text() string { return d.raw }
 // text, index and kept parsed values (about twice their text).
 func (d *StateDoc) MemSize() int64 {
 	const nodeSize = 40 + 16 // docNode plus a key header on average
-	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(len(d.mids))*128 + 2*int64(d.treeBytes)
+	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(cap(d.marks)) + 2*int64(d.treeBytes)
 }
 
 // Value returns the redacted state as a tree of its own (for tests and
@@ -1134,55 +1128,4 @@ func (b *docBuilder) kid(nd *docNode, i, abs, parentStart int) {
 	k := &nd.c.kids[i]
 	b.canonical(k, abs+int(k.off))
 	k.coff -= int32(parentStart)
-}
-
-// hashWithMids hashes canon, resuming from the newest saved state of the
-// previous canonical text that lies inside the prefix both texts share
-// (the first common bytes).
-func hashWithMids(canon []byte, common int, oldMids [][]byte) ([32]byte, [][]byte) {
-	var sum [32]byte
-	if len(canon) < midChunk {
-		sum = sha256.Sum256(canon)
-		return sum, nil
-	}
-	keep := min(common/midChunk, len(oldMids))
-	h := sha256.New()
-	mids := make([][]byte, 0, len(canon)/midChunk)
-	mids = append(mids, oldMids[:keep]...)
-	pos := 0
-	if keep > 0 {
-		if err := unmarshalHash(h, oldMids[keep-1]); err == nil {
-			pos = keep * midChunk
-		} else {
-			mids = mids[:0]
-		}
-	}
-	for pos+midChunk <= len(canon) {
-		_, _ = h.Write(canon[pos : pos+midChunk])
-		pos += midChunk
-		mids = append(mids, marshalHash(h))
-	}
-	_, _ = h.Write(canon[pos:])
-	h.Sum(sum[:0])
-	return sum, mids
-}
-
-func marshalHash(h hash.Hash) []byte {
-	m, ok := h.(encoding.BinaryMarshaler)
-	if !ok {
-		return nil
-	}
-	b, err := m.MarshalBinary()
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-func unmarshalHash(h hash.Hash, state []byte) error {
-	u, ok := h.(encoding.BinaryUnmarshaler)
-	if !ok || state == nil {
-		return errors.New("hash state not restorable")
-	}
-	return u.UnmarshalBinary(state)
 }

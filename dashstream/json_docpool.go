@@ -1,6 +1,7 @@
 package dashstream
 
 import (
+	"hash"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -28,20 +29,17 @@ func (p *StateDocPool) Build(raw string, prev *StateDoc, red StateRedactor, maxD
 }
 
 // Retire hands p what old holds and next does not share: old's canonical
-// text and, when next was built on old by p.Build, the member lists of the
-// containers next rebuilt. old must not be used afterwards (not even as a
-// previous document), nor what it handed out (CanonicalJSON); next (nil:
-// none) stays valid.
+// text and hash marks and, when next was built on old by p.Build, the
+// member lists of the containers next rebuilt. old must not be used
+// afterwards (not even as a previous document), nor what it handed out
+// (CanonicalJSON); next (nil: none) stays valid.
 func (p *StateDocPool) Retire(old, next *StateDoc) {
 	if old == nil || old == next {
 		return
 	}
-	if cap(old.canon) > 0 {
-		if c := canonClassOf(cap(old.canon)); c >= 0 {
-			p.canon[c].Put(box(&p.canonBoxes, old.canon[:0]))
-		}
-	}
-	old.canon = nil
+	p.putBytes(old.canon)
+	p.putBytes(old.marks)
+	old.canon, old.marks = nil, nil
 	if next == nil {
 		return
 	}
@@ -172,6 +170,8 @@ type builderScratch struct {
 	scratch []byte
 	idx     []int
 	treeIdx []int
+	// sha is the SHA-256 hash a build resumes from the previous marks.
+	sha hash.Hash
 	// superseded: a retired document's list, for the next build's.
 	superseded []*docContainer
 }
@@ -202,4 +202,15 @@ func (p *StateDocPool) giveBack(b *docBuilder) {
 	s.keys, s.vals, s.buf, s.scratch, s.idx, s.treeIdx = keys[:0], vals[:0], b.p.buf[:0], b.scratch[:0], b.idx[:0], b.treeIdx[:0]
 	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx, b.treeIdx = nil, nil, nil, nil, nil, nil
 	p.scratch.Put(s)
+}
+
+// putBytes keeps a retired byte buffer (canonical text or hash marks) in
+// the capacity class it serves.
+func (p *StateDocPool) putBytes(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	if c := canonClassOf(cap(b)); c >= 0 {
+		p.canon[c].Put(box(&p.canonBoxes, b[:0]))
+	}
 }
