@@ -32,6 +32,9 @@ type emitter struct {
 	found *issues
 	// now is the call's time (unix nanos), for the run timeout.
 	now int64
+	// restDue: a run of the thread ended; the session's state rests once
+	// the call is done with the thread (see restDueState).
+	restDue bool
 }
 
 // callArena lends one Translate call's emitters the protobuf structs of the
@@ -71,6 +74,9 @@ type callArena struct {
 	// differ and ops: the operations of the StateDiff being built.
 	differ dashstream.StateDiffer
 	ops    dashstream.ProtoOps
+	// restText and restEnc: scratch of restState's compression (the
+	// session keeps an exact-size copy).
+	restText, restEnc []byte
 }
 
 // spanCacheSize covers a node span whose END follows its llm and tool
@@ -133,6 +139,9 @@ func (t *Translator) putArena(a *callArena) {
 	if cap(a.text) > maxPooledText {
 		a.text = nil // one huge state does not stay pinned
 	}
+	if cap(a.restText) > maxPooledText || cap(a.restEnc) > maxPooledText {
+		a.restText, a.restEnc = nil, nil
+	}
 	t.arenas.Put(a)
 }
 
@@ -182,6 +191,7 @@ func (e *emitter) thread(tw *threadWork) {
 	for _, rw := range tw.runs {
 		e.run(rw)
 	}
+	e.restDueState()
 	e.s.noteOpenRuns()
 }
 
@@ -270,7 +280,7 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	}
 	var base *dashstream.StateDoc
 	if raw != "" {
-		doc, reason := e.buildState(raw)
+		doc, reason := e.buildState(raw, false)
 		if reason != "" {
 			e.found.add(reason, src)
 		} else {
@@ -318,13 +328,13 @@ func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 		ab.str("error", nonEmpty(g.errorMessage, "error"))
 		ab.str("exception_type", g.exceptionType)
 		e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", g.endNanos, g, &ab, dur, "")
-		e.restState()
+		e.restDue = true
 		rs.origin = nil
 		return
 	}
 	ab.float("duration_us", float64(dur))
 	e.event(pb.EventType_EVENT_TYPE_GRAPH_END, "", g.endNanos, g, &ab, dur, "")
-	e.restState()
+	e.restDue = true
 	rs.origin = nil // only the run timeout needs it
 }
 
@@ -640,7 +650,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	cfg := &e.t.cfg
 	// Only what changed since the session's last state is parsed,
 	// redacted and canonicalised; the rest is reused from it.
-	doc, reason := e.buildState(raw)
+	doc, reason := e.buildState(raw, true)
 	if reason == "" {
 		st.Redactions += int64(doc.Redactions())
 		if doc.JSONLen() > cfg.StateMaxBytes {
