@@ -71,6 +71,31 @@ func (p *parser) newObject() *Object {
 	return &p.objSlab[len(p.objSlab)-1]
 }
 
+// inlineObject is an object of up to inlineMembers members with its key
+// and value lists in one allocation.
+type inlineObject struct {
+	o    Object
+	keys [inlineMembers]string
+	vals [inlineMembers]any
+}
+
+const inlineMembers = 4
+
+// newSizedObject returns an empty object with room for n members. A
+// parser without slabs (a snapshot's few new values, parsed one by one)
+// allocates a small object in one piece rather than three.
+func (p *parser) newSizedObject(n int) *Object {
+	if p.slabSize == 0 && n <= inlineMembers {
+		io := &inlineObject{}
+		io.o.keys, io.o.vals = io.keys[:0:n], io.vals[:0:n]
+		return &io.o
+	}
+	o := p.newObject()
+	o.keys = p.takeKeys(n)[:0]
+	o.vals = p.takeVals(n)[:0]
+	return o
+}
+
 func (p *parser) takeVals(n int) []any {
 	if n > cap(p.valSlab)-len(p.valSlab) {
 		if n > p.slabSize/2 {
@@ -252,9 +277,7 @@ func (p *parser) object() (any, error) {
 	}
 	n := len(p.vals) - base
 	kbase := len(p.keys) - n
-	o := p.newObject()
-	o.keys = p.takeKeys(n)[:0]
-	o.vals = p.takeVals(n)[:0]
+	o := p.newSizedObject(n)
 	for j := 0; j < n; j++ {
 		o.Set(p.keys[kbase+j], p.vals[base+j])
 	}
