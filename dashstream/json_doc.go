@@ -194,12 +194,16 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	if prev != nil && (prev.red != red || prev.maxDepth != maxDepth || prev.blobMax != blob) {
 		prev = nil
 	}
-	d := &StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob}
+	var d *StateDoc
 	if pool != nil {
+		d = pool.takeDoc()
+		*d = StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob, trees: d.trees}
 		d.pool, d.id = pool, pool.seq.Add(1)
 		if prev != nil && prev.pool == pool {
 			d.prevID = prev.id
 		}
+	} else {
+		d = &StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob}
 	}
 	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red, pool: pool}
 	if pool != nil {
@@ -697,7 +701,7 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	if old != nil && (old.kind != kindObject || old.c == nil) {
 		old = nil
 	}
-	c := &docContainer{}
+	c := b.newContainer()
 	if old != nil {
 		c.kids = b.takeKids(old, len(old.c.kids)+1)
 	}
@@ -840,6 +844,14 @@ done:
 	return nd, true
 }
 
+// newContainer returns an empty container, from the pool when there is one.
+func (b *docBuilder) newContainer() *docContainer {
+	if b.pool == nil {
+		return new(docContainer)
+	}
+	return b.pool.takeContainer()
+}
+
 // takeKids returns an empty member list of capacity n for the container
 // rebuilding old, and notes old as superseded.
 func (b *docBuilder) takeKids(old *docNode, n int) []docNode {
@@ -913,7 +925,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 	if old != nil && (old.kind != kindArray || old.c == nil) {
 		old = nil
 	}
-	c := &docContainer{}
+	c := b.newContainer()
 	if old != nil {
 		c.kids = b.takeKids(old, len(old.c.kids)+len(old.c.kids)/8+1)
 	}

@@ -9,8 +9,8 @@ import (
 
 // A StateDocPool recycles what the documents of one chain of snapshots
 // (each built on the previous one) stop needing once the next is built and
-// diffed: the previous document's canonical text, and the member lists of
-// its containers that the next one rebuilt. A snapshot then costs no fresh
+// diffed: the previous document itself, its canonical text and hash marks,
+// and the containers (with their member lists) that the next one rebuilt. A snapshot then costs no fresh
 // memory for the parts of the index and text it rewrites. The zero value
 // is ready; a pool is safe for concurrent use.
 type StateDocPool struct {
@@ -18,6 +18,9 @@ type StateDocPool struct {
 	canon   [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
 	kids    [33]sync.Pool           // *[]docNode, by the bit length of the capacity
 	scratch sync.Pool               // *builderScratch: a build's stacks and scratch buffers
+	// Retired documents and superseded containers, emptied (docs keep
+	// their tree list's memory).
+	docs, containers sync.Pool
 	// Empty *[]byte and *[]docNode boxes, so putting a buffer into canon
 	// or kids does not allocate a box for it.
 	canonBoxes, kidsBoxes sync.Pool
@@ -40,9 +43,17 @@ func (p *StateDocPool) Retire(old, next *StateDoc) {
 	p.putBytes(old.canon)
 	p.putBytes(old.marks)
 	old.canon, old.marks = nil, nil
-	if next == nil {
-		return
+	if next != nil {
+		p.takeSuperseded(old, next)
 	}
+	if old.pool == p {
+		p.keepDoc(old)
+	}
+}
+
+// takeSuperseded takes back the containers of old that next rebuilt: their
+// member lists and the containers themselves serve later builds.
+func (p *StateDocPool) takeSuperseded(old, next *StateDoc) {
 	// next lets go of old's containers either way.
 	superseded := next.superseded
 	next.superseded = nil
@@ -53,11 +64,38 @@ func (p *StateDocPool) Retire(old, next *StateDoc) {
 	for _, c := range superseded {
 		kids := c.kids[:0:cap(c.kids)]
 		clear(kids[:cap(kids)]) // no pointer into old subtrees stays
-		c.kids = nil
+		*c = docContainer{}
+		p.containers.Put(c)
 		if k := bits.Len(uint(cap(kids))); k < len(p.kids) {
 			p.kids[k].Put(box(&p.kidsBoxes, kids))
 		}
 	}
+}
+
+// keepDoc keeps a retired document of p, emptied, with the memory of its
+// list of kept trees, for a later build.
+func (p *StateDocPool) keepDoc(d *StateDoc) {
+	trees := d.trees[:cap(d.trees)]
+	clear(trees)
+	*d = StateDoc{trees: trees[:0]}
+	p.docs.Put(d)
+}
+
+// takeDoc returns an empty document: a retired one when p keeps one.
+func (p *StateDocPool) takeDoc() *StateDoc {
+	if d, ok := p.docs.Get().(*StateDoc); ok {
+		return d
+	}
+	return new(StateDoc)
+}
+
+// takeContainer returns an empty container: a superseded one when p keeps
+// one.
+func (p *StateDocPool) takeContainer() *docContainer {
+	if c, ok := p.containers.Get().(*docContainer); ok {
+		return c
+	}
+	return new(docContainer)
 }
 
 // keepSuperseded clears a retired list of superseded containers and keeps

@@ -1,6 +1,11 @@
 package dashstream
 
-import "testing"
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // classCapacity is the capacity of canonical buffer class c.
 func classCapacity(c int) int {
@@ -36,5 +41,61 @@ func TestCanonClasses(t *testing.T) {
 	}
 	if c, capacity := canonClass(1 << 33); c != -1 || capacity != 1<<33 {
 		t.Fatalf("beyond the classes: class %d, capacity %d", c, capacity)
+	}
+}
+
+// TestStateDocPoolRecyclesDocuments: along a chain of appended snapshots
+// built and retired one after another, every build after the first few
+// takes a retired document and the rebuilt containers (root object and
+// message list) of a retired one, and each equals a fresh build.
+func TestStateDocPoolRecyclesDocuments(t *testing.T) {
+	var pool StateDocPool
+	msgs := `{"role":"user","content":"` + strings.Repeat("hello ", 100) + `"}`
+	var prev *StateDoc
+	seen := map[*StateDoc]bool{}
+	seenC := map[*docContainer]bool{}
+	docsReused, containersReused := 0, 0
+	for i := 0; i < 40; i++ {
+		msgs += fmt.Sprintf(`,{"role":"assistant","node":"n%d","content":"reply %d"}`, i, i)
+		raw := `{"context":"c","messages":[` + msgs + `],"step":` + fmt.Sprint(i) + `}`
+		doc, err := pool.Build(raw, prev, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[doc] {
+			docsReused++
+		}
+		if doc.root.c == nil || doc.root.c.kids[1].c == nil {
+			t.Fatalf("step %d: the state is not indexed (raise its size)", i)
+		}
+		for _, c := range []*docContainer{doc.root.c, doc.root.c.kids[1].c} {
+			if seenC[c] {
+				containersReused++
+			}
+			seenC[c] = true
+		}
+		seen[doc] = true
+		fresh, err := BuildStateDoc(raw, nil, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(doc.CanonicalJSON(), fresh.CanonicalJSON()) || doc.Hash() != fresh.Hash() || !bytes.Equal(doc.CompactJSON(), fresh.CompactJSON()) {
+			t.Fatalf("step %d: pooled build differs from a fresh one", i)
+		}
+		if prev != nil {
+			want := DiffStateDocs(prev, fresh).AppendJSON(nil)
+			if got := DiffStateDocs(prev, doc).AppendJSON(nil); !bytes.Equal(got, want) {
+				t.Fatalf("step %d: patch %s, want %s", i, got, want)
+			}
+		}
+		pool.Retire(prev, doc)
+		prev = doc
+	}
+	// sync.Pool may drop entries (a GC between builds): most, not all.
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop entries")
+	}
+	if docsReused < 30 || containersReused < 60 {
+		t.Fatalf("reused %d retired documents and %d containers in 40 builds", docsReused, containersReused)
 	}
 }
