@@ -476,19 +476,15 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 		if c == '[' {
 			kind = kindArray
 		}
-		if old == nil || old.c == nil || old.kind != kind {
+		if (old == nil || old.c == nil || old.kind != kind) && endsWithin(b.p.s, start, b.doc.blobMax) {
 			// Nothing indexed to reuse inside: a small container is kept
 			// as one piece (parsed whole when it changes), a large one
-			// is indexed.
-			depth := b.p.depth
+			// is indexed (without parsing it into a tree first).
 			v, err := b.p.value()
 			if err != nil {
 				return docNode{}, false
 			}
-			if b.p.i-start <= b.doc.blobMax {
-				return b.blob(v, kind, start, base), true
-			}
-			b.p.i, b.p.depth = start, depth
+			return b.blob(v, kind, start, base), true
 		}
 		if kind == kindObject {
 			return b.object(old, oldAbs, oldCabs, base, start, common)
@@ -530,6 +526,33 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 // blobMax is the largest container (text length) kept as one piece: it
 // holds no index, so small members of message lists cost one entry each.
 const blobMax = 512
+
+// endsWithin reports whether the container opening at s[start] closes
+// within limit bytes: brackets are matched outside strings, without
+// validating (the parse or the index of the container does). A malformed
+// text may go either way: both report it.
+func endsWithin(s string, start, limit int) bool {
+	end := min(len(s), start+limit)
+	depth := 0
+	for i := start; i < end; i++ {
+		switch s[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return true
+			}
+		case '"':
+			for i++; i < end && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return false
+}
 
 // blob indexes a small container parsed whole into v.
 func (b *docBuilder) blob(v any, kind uint8, start, base int) docNode {
