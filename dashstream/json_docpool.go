@@ -210,6 +210,9 @@ type builderScratch struct {
 	treeIdx []int
 	// sha is the SHA-256 hash a build resumes from the previous marks.
 	sha hash.Hash
+	// boxed: the parser's boxed short strings (parser.boxed), kept
+	// across builds.
+	boxed map[string]any
 	// superseded: a retired document's list, for the next build's.
 	superseded []*docContainer
 }
@@ -223,6 +226,10 @@ func (p *StateDocPool) lend(b *docBuilder) {
 	b.sc = s
 	b.doc.superseded, s.superseded = s.superseded, nil
 	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx, b.treeIdx = s.keys, s.vals, s.buf, s.scratch, s.idx, s.treeIdx
+	if s.boxed == nil {
+		s.boxed = make(map[string]any)
+	}
+	b.p.boxed = s.boxed
 }
 
 // giveBack returns b's scratch to the pool once the build is over,
@@ -239,6 +246,7 @@ func (p *StateDocPool) giveBack(b *docBuilder) {
 	clear(vals)
 	s.keys, s.vals, s.buf, s.scratch, s.idx, s.treeIdx = keys[:0], vals[:0], b.p.buf[:0], b.scratch[:0], b.idx[:0], b.treeIdx[:0]
 	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx, b.treeIdx = nil, nil, nil, nil, nil, nil
+	b.p.boxed = nil
 	p.scratch.Put(s)
 }
 

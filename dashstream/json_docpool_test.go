@@ -99,3 +99,32 @@ func TestStateDocPoolRecyclesDocuments(t *testing.T) {
 		t.Fatalf("reused %d retired documents and %d containers in 40 builds", docsReused, containersReused)
 	}
 }
+
+// TestParserBoxesShortStringsOnce: a document builder's parser boxes a
+// short string value once and hands out the same boxed value for it after
+// (copied out of the text it came from), leaves long ones alone, and
+// bounds what it keeps.
+func TestParserBoxesShortStringsOnce(t *testing.T) {
+	text := `["assistant","assistant","` + strings.Repeat("x", maxBoxedLen+1) + `"]`
+	p := parser{s: text, maxDepth: 8, boxed: map[string]any{}}
+	v, err := p.value()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arr := v.([]any)
+	if arr[0] != "assistant" || arr[1] != "assistant" || len(arr[2].(string)) != maxBoxedLen+1 {
+		t.Fatalf("parsed %v", arr)
+	}
+	if len(p.boxed) != 1 || p.boxed["assistant"] != "assistant" {
+		t.Fatalf("kept %v", p.boxed)
+	}
+	for i := range maxBoxed + 10 {
+		p.box(fmt.Sprint(i))
+	}
+	if len(p.boxed) > maxBoxed {
+		t.Fatalf("kept %d boxed strings, bound %d", len(p.boxed), maxBoxed)
+	}
+	if got := testing.AllocsPerRun(100, func() { _ = p.box("9") }); got != 0 {
+		t.Fatalf("boxing a kept string allocates %v times", got)
+	}
+}

@@ -1,6 +1,7 @@
 package dashstream
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -53,6 +54,11 @@ type parser struct {
 	vals     []any    // pending array elements / object values
 	keys     []string // pending object keys
 	buf      []byte   // scratch for strings with escapes
+	// boxed (nil: none) holds short string values already boxed into
+	// any, shared by the trees of a document builder's parses: the
+	// values state messages repeat (roles, node names, types) are boxed
+	// once, not at every message.
+	boxed map[string]any
 
 	// Slabs that containers are carved from, so a parse makes a few large
 	// allocations instead of three per object. Carved slices have cap ==
@@ -120,6 +126,28 @@ func (p *parser) takeKeys(n int) []string {
 	return p.keySlab[k : k+n : k+n]
 }
 
+// Bounds of parser.boxed: strings up to maxBoxedLen bytes, at most
+// maxBoxed of them (then it starts over).
+const (
+	maxBoxedLen = 32
+	maxBoxed    = 256
+)
+
+// box returns s boxed into any, from p.boxed when it is there. A string
+// kept there is a copy: s may be part of a large text.
+func (p *parser) box(s string) any {
+	if v, ok := p.boxed[s]; ok {
+		return v
+	}
+	if len(p.boxed) >= maxBoxed {
+		clear(p.boxed)
+	}
+	s = strings.Clone(s)
+	var v any = s
+	p.boxed[s] = v
+	return v
+}
+
 func (p *parser) fail(msg string) error {
 	return &JSONSyntaxError{Offset: p.i, Msg: msg, Err: ErrInvalidJSON}
 }
@@ -149,6 +177,9 @@ func (p *parser) value() (any, error) {
 		s, err := p.str()
 		if err != nil {
 			return nil, err
+		}
+		if p.boxed != nil && len(s) <= maxBoxedLen {
+			return p.box(s), nil
 		}
 		return s, nil
 	case 't':
