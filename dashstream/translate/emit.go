@@ -675,7 +675,9 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	case !s.stateSent:
 		// The base came from this session's GRAPH_START: nothing to send
 		// while the state equals it, a full state at the first change.
-		if len(dashstream.DiffStateDocs(s.doc, doc)) == 0 {
+		// Equal states have equal canonical texts, so a different state
+		// hash settles it without a diff.
+		if doc.Hash() == s.doc.Hash() && len(dashstream.DiffStateDocs(s.doc, doc)) == 0 {
 			return
 		}
 		full = true
