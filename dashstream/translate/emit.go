@@ -258,17 +258,16 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	ab := e.attrs(6)
 	ab.str("graph_name", rw.graphName)
 	ab.str("run_id", rw.runID)
-	schema := rw.schemaJSON
+	schema, observed := rw.schemaJSON, false
 	if schema == "" {
-		schema = rs.graph.schemaJSON(e.t.cfg.AttributeMaxBytes)
+		schema, observed = rs.graph.schemaJSON(e.t.cfg.AttributeMaxBytes), true
 	}
 	if schema != "" {
 		if len(schema) > e.t.cfg.AttributeMaxBytes {
 			e.found.add("schema_too_large", src)
-		} else if v, err := dashstream.ParseJSONString(schema, dashstream.ParseOptions{MaxDepth: maxStateDepth}); err != nil {
+		} else if text, ok := normalisedSchema(schema, observed); !ok {
 			e.found.add("schema_not_json", src)
 		} else {
-			text := string(dashstream.MarshalJSON(v))
 			sum := sha256.Sum256([]byte(text))
 			ab.strRaw("graph_schema_json", text)
 			ab.strRaw("schema_id", hex.EncodeToString(sum[:]))
