@@ -56,6 +56,8 @@ type callArena struct {
 	ev eventAlloc
 	// sd: the StateDiff message structs and hash, refilled by every diff.
 	sd stateDiffAlloc
+	// cp: the Checkpoint message structs, refilled by every checkpoint.
+	cp checkpointAlloc
 	// spans: record data (headers, request id) of the most recent source
 	// spans, so the several records of a span share it.
 	spans    [spanCacheSize]spanCache
@@ -105,6 +107,10 @@ func newCallArena(spans int) *callArena {
 	a.sd.sd.Header = &a.sd.hdr
 	a.sd.wrap.StateDiff = &a.sd.sd
 	a.sd.msg.Message = &a.sd.wrap
+	a.cp.meta = make(map[string]string, 4)
+	a.cp.cp.Header, a.cp.cp.Metadata = &a.cp.hdr, a.cp.meta
+	a.cp.wrap.Checkpoint = &a.cp.cp
+	a.cp.msg.Message = &a.cp.wrap
 	return a
 }
 
@@ -136,6 +142,7 @@ func (t *Translator) putArena(a *callArena) {
 	a.children = a.children[:0]
 	a.ev.ev.Attributes = nil
 	a.sd.sd.BaseCheckpointId, a.sd.sd.Operations, a.sd.sd.FullState = nil, nil, nil
+	clear(a.cp.meta) // no run or node name stays pinned
 	if cap(a.text) > maxPooledText {
 		a.text = nil // one huge state does not stay pinned
 	}
@@ -768,25 +775,40 @@ func (e *emitter) checkpoint(doc *dashstream.StateDoc, state []byte, tsNanos uin
 	} else {
 		sum = sha256.Sum256(state)
 	}
-	meta := map[string]string{"run_id": runID, "reason": "interval"}
+	// The structs and the metadata map are the arena's, wired once
+	// (newCallArena) and refilled here; send encodes them before the next
+	// checkpoint does.
+	a := &e.ar.cp
+	a.sum = sum
+	clear(a.meta)
+	a.meta["run_id"], a.meta["reason"] = runID, "interval"
 	if nodeID != "" {
-		meta["node_id"] = nodeID
+		a.meta["node_id"] = nodeID
 	}
 	if step != "" {
-		meta["step"] = step
+		a.meta["step"] = step
 	}
-	msg := &pb.Checkpoint{
-		Header:       &pb.Header{TimestampUs: micros(tsNanos)},
-		CheckpointId: id,
-		State:        state,
-		StateType:    "application/json",
-		Checksum:     sum[:],
-		Metadata:     meta,
-	}
-	if e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_Checkpoint{Checkpoint: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_CHECKPOINT, src) {
+	a.hdr.TimestampUs = micros(tsNanos)
+	a.hdr.ParentId = nil
+	cp := &a.cp
+	cp.CheckpointId, cp.State, cp.StateType, cp.Checksum = id, state, "application/json", a.sum[:]
+	ok := e.send(&a.msg, &a.hdr, pb.MessageType_MESSAGE_TYPE_CHECKPOINT, src)
+	cp.CheckpointId, cp.State = nil, nil
+	if ok {
 		e.s.lastCheckpoint = id
 		e.res.Stats.Checkpoints++
 	}
+}
+
+// checkpointAlloc is eventAlloc for Checkpoints; sum holds the checksum
+// and meta the metadata the message points at while it is encoded.
+type checkpointAlloc struct {
+	msg  pb.DashStreamMessage
+	wrap pb.DashStreamMessage_Checkpoint
+	cp   pb.Checkpoint
+	hdr  pb.Header
+	sum  [32]byte
+	meta map[string]string
 }
 
 // eventAlloc holds every part of an Event message in one struct.
