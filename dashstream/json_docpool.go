@@ -16,7 +16,7 @@ import (
 type StateDocPool struct {
 	seq     atomic.Uint64
 	canon   [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
-	kids    [33]sync.Pool           // *[]docNode, by the bit length of the capacity
+	kids    [kidsClasses]sync.Pool  // *[]docNode, by capacity class (kidsClass)
 	scratch sync.Pool               // *builderScratch: a build's stacks and scratch buffers
 	// Retired documents and superseded containers, emptied (docs keep
 	// their tree list's memory).
@@ -66,8 +66,8 @@ func (p *StateDocPool) takeSuperseded(old, next *StateDoc) {
 		clear(kids[:cap(kids)]) // no pointer into old subtrees stays
 		*c = docContainer{}
 		p.containers.Put(c)
-		if k := bits.Len(uint(cap(kids))); k < len(p.kids) {
-			p.kids[k].Put(box(&p.kidsBoxes, kids))
+		if c := kidsClassOf(cap(kids)); c >= 0 {
+			p.kids[c].Put(box(&p.kidsBoxes, kids))
 		}
 	}
 }
@@ -182,20 +182,55 @@ func (p *StateDocPool) takeCanon(n int) []byte {
 	return make([]byte, 0, capacity)
 }
 
-// takeKids returns a member list of capacity at least n, pooled when one
-// fits.
+// Member lists come in capacity classes too: exact up to eight members,
+// then eight per power of two, so a list a container gave back serves the
+// rebuilds of containers one or a few members larger (a message list that
+// grows by one message a snapshot) instead of being dropped as too small.
+const (
+	kidsExact   = 8
+	kidsClasses = kidsExact + (32-3)*kidsExact
+)
+
+// kidsClass returns the class for a list of n members and its capacity
+// (the smallest class capacity ≥ n); -1 beyond the classes.
+func kidsClass(n int) (class, capacity int) {
+	if n <= kidsExact {
+		return max(n, 1) - 1, max(n, 1)
+	}
+	k := bits.Len(uint(n - 1)) // 2^(k-1) < n ≤ 2^k, 2^(k-1) ≥ 8
+	base := 1 << (k - 1)
+	step := base / kidsExact
+	j := (n - base + step - 1) / step // 1..kidsExact
+	class = kidsExact + (k-4)*kidsExact + j - 1
+	if class >= kidsClasses {
+		return -1, n
+	}
+	return class, base + j*step
+}
+
+// kidsClassOf returns the largest class whose capacity is at most c, -1
+// when none is.
+func kidsClassOf(c int) int {
+	if c <= 0 {
+		return -1
+	}
+	class, capacity := kidsClass(c)
+	if class < 0 || capacity == c {
+		return class
+	}
+	return class - 1
+}
+
+// takeKids returns a member list of capacity at least n: a pooled one of
+// n's class, else a new one of the class's capacity.
 func (p *StateDocPool) takeKids(n int) []docNode {
-	if p != nil {
-		k := bits.Len(uint(n))
-		for c := k; c <= k+1 && c < len(p.kids); c++ {
-			if b, ok := p.kids[c].Get().(*[]docNode); ok {
-				if kids := unbox(&p.kidsBoxes, b); n <= cap(kids) && cap(kids) <= n+n/4+8 {
-					return kids[:0]
-				}
-			}
+	c, capacity := kidsClass(n)
+	if p != nil && c >= 0 {
+		if b, ok := p.kids[c].Get().(*[]docNode); ok {
+			return unbox(&p.kidsBoxes, b)[:0]
 		}
 	}
-	return make([]docNode, 0, n)
+	return make([]docNode, 0, capacity)
 }
 
 // builderScratch is what a build uses only while it runs: the parser's

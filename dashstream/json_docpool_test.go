@@ -128,3 +128,37 @@ func TestParserBoxesShortStringsOnce(t *testing.T) {
 		t.Fatalf("boxing a kept string allocates %v times", got)
 	}
 }
+
+// kidsCapacity is the capacity of member list class c.
+func kidsCapacity(c int) int {
+	if c < kidsExact {
+		return c + 1
+	}
+	base := 1 << ((c-kidsExact)/kidsExact + 3)
+	return base + ((c-kidsExact)%kidsExact+1)*(base/kidsExact)
+}
+
+// TestKidsClasses: a member list's class capacity holds it (exactly up to
+// eight members, else with at most an eighth to spare), and a list goes
+// back to the largest class it serves.
+func TestKidsClasses(t *testing.T) {
+	for n := 1; n <= 1<<22; n += 1 + n/97 {
+		c, capacity := kidsClass(n)
+		if c < 0 || capacity != kidsCapacity(c) || capacity < n || (n <= kidsExact && capacity != n) || (n > kidsExact && capacity-n > n/8+1) {
+			t.Fatalf("kidsClass(%d) = %d, capacity %d", n, c, capacity)
+		}
+		if back := kidsClassOf(capacity); back != c {
+			t.Fatalf("a new list for %d members (class %d, capacity %d) goes back to class %d", n, c, capacity, back)
+		}
+		for _, spare := range []int{1, n / 16, n / 3} {
+			got := kidsClassOf(capacity + spare)
+			if got < c || kidsCapacity(got) > capacity+spare || kidsCapacity(got+1) <= capacity+spare {
+				t.Fatalf("capacity %d goes back to class %d (capacity %d), not the largest it serves",
+					capacity+spare, got, kidsCapacity(got))
+			}
+		}
+	}
+	if c := kidsClassOf(0); c != -1 {
+		t.Fatalf("an empty list goes to class %d", c)
+	}
+}
