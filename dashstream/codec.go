@@ -208,20 +208,23 @@ func (e *Encoder) EncodeLater(msg *dashstreampb.DashStreamMessage) (Value, error
 // compressed is marshaled once (with the ZSTD header); should compressing
 // not pay, Finish derives the plain frame from those bytes.
 func (e *Encoder) encodeSized(msg *dashstreampb.DashStreamMessage, h *dashstreampb.Header) (Value, error) {
-	n := e.marshal.Size(msg)
+	n, fast := sizeStateFast(msg)
+	if !fast {
+		n = e.marshal.Size(msg)
+	}
 	if n > MaxMessageBytes {
 		return Value{}, fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, MessageTypeOf(msg), n, MaxMessageBytes)
 	}
 	if n <= e.threshold {
 		// Unchanged since Size: its cached sizes hold.
-		out, err := e.sized.MarshalAppend(append(make([]byte, 0, n+1), FrameNone), msg)
+		out, err := e.marshalSized(append(make([]byte, 0, n+1), FrameNone), msg, fast)
 		if err != nil {
 			return Value{}, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
 		}
 		return Value{ready: out}, nil
 	}
 	h.Compression = dashstreampb.CompressionType_COMPRESSION_ZSTD
-	pb, err := e.marshal.MarshalAppend(e.pending.take(n+4), msg)
+	pb, err := e.marshalChanged(e.pending.take(n+4), msg, fast)
 	if err != nil {
 		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
 		return Value{}, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
@@ -230,13 +233,34 @@ func (e *Encoder) encodeSized(msg *dashstreampb.DashStreamMessage, h *dashstream
 		e.pending.put(pb)
 		// The compression field made it two bytes too big: send it plain.
 		h.Compression = dashstreampb.CompressionType_COMPRESSION_NONE
-		out, err := e.marshal.MarshalAppend(append(make([]byte, 0, n+1), FrameNone), msg)
+		out, err := e.marshalChanged(append(make([]byte, 0, n+1), FrameNone), msg, fast)
 		if err != nil {
 			return Value{}, fmt.Errorf("dashstream: marshaling %s: %w", MessageTypeOf(msg), err)
 		}
 		return Value{ready: out}, nil
 	}
 	return Value{zstd: pb, size: n + 1}, nil
+}
+
+// marshalSized appends msg's deterministic encoding right after it was
+// sized: by sizeStateFast, which covers it (fast), else by proto, whose
+// cached sizes hold.
+func (e *Encoder) marshalSized(b []byte, msg *dashstreampb.DashStreamMessage, fast bool) ([]byte, error) {
+	if fast {
+		return e.marshalChanged(b, msg, true)
+	}
+	return e.sized.MarshalAppend(b, msg)
+}
+
+// marshalChanged is marshalSized for a message changed since it was
+// sized (its header's compression).
+func (e *Encoder) marshalChanged(b []byte, msg *dashstreampb.DashStreamMessage, fast bool) ([]byte, error) {
+	if fast {
+		if out, ok := appendStateFast(b, msg); ok {
+			return out, nil
+		}
+	}
+	return e.marshal.MarshalAppend(b, msg)
 }
 
 // Finish returns v's record value: for a pending value the zstd frame when
@@ -330,12 +354,17 @@ func withoutZstdFlag(dst, pb []byte) ([]byte, bool) {
 const headerCompressionField = 8
 
 // marshalFrame returns lead (a frame marker or nothing) followed by msg's
-// deterministic protobuf encoding: the hand-written Event encoder when it
-// covers msg (same bytes, a fraction of the cost), else proto's
-// deterministic marshaller.
+// deterministic protobuf encoding: the hand-written Event, StateDiff and
+// Checkpoint encoders when they cover msg (same bytes, a fraction of the
+// cost), else proto's deterministic marshaller.
 func (e *Encoder) marshalFrame(lead []byte, msg *dashstreampb.DashStreamMessage) ([]byte, error) {
 	if out, ok := marshalEventFast(lead, msg); ok {
 		return out, nil
+	}
+	if n, ok := sizeStateFast(msg); ok {
+		if out, ok := appendStateFast(append(make([]byte, 0, len(lead)+n), lead...), msg); ok {
+			return out, nil
+		}
 	}
 	return e.marshal.MarshalAppend(append([]byte(nil), lead...), msg)
 }

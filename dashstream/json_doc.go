@@ -2,10 +2,7 @@ package dashstream
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding"
 	"errors"
-	"hash"
 	"math"
 	"slices"
 	"strings"
@@ -43,9 +40,9 @@ type StateDoc struct {
 	root  docNode
 	canon []byte
 	hash  [32]byte
-	// mids are SHA-256 states after each midChunk bytes of canon, so a
-	// change late in the canonical text rehashes only what follows it.
-	mids     [][]byte
+	// marks are saved SHA-256 states of canon (json_dochash.go), so the
+	// next snapshot rehashes only what follows the prefix it shares.
+	marks    []byte
 	maxDepth int
 	blobMax  int
 	red      StateRedactor
@@ -175,9 +172,6 @@ func (c *docContainer) find(key string) int {
 // object.
 var ErrStateNotObject = errors.New("dashstream: state is not a JSON object")
 
-// midChunk is the spacing of saved SHA-256 states over the canonical text.
-const midChunk = 8 << 10
-
 // BuildStateDoc indexes raw (a JSON object), redacts it with red (nil: no
 // redaction), and canonicalises and hashes it, reusing whatever prev (nil:
 // none) already holds of it. The document keeps raw itself, not a copy: a
@@ -200,12 +194,16 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	if prev != nil && (prev.red != red || prev.maxDepth != maxDepth || prev.blobMax != blob) {
 		prev = nil
 	}
-	d := &StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob}
+	var d *StateDoc
 	if pool != nil {
+		d = pool.takeDoc()
+		*d = StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob, trees: d.trees}
 		d.pool, d.id = pool, pool.seq.Add(1)
 		if prev != nil && prev.pool == pool {
 			d.prevID = prev.id
 		}
+	} else {
+		d = &StateDoc{raw: raw, maxDepth: maxDepth, red: red, blobMax: blob}
 	}
 	b := docBuilder{doc: d, p: parser{s: d.raw, maxDepth: maxDepth}, red: red, pool: pool}
 	if pool != nil {
@@ -242,9 +240,9 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	d.root = root
 	d.nodes = int(root.cnt)
 	var oldCanon []byte
-	var oldMids [][]byte
+	var oldMarks []byte
 	if prev != nil {
-		oldCanon, oldMids = prev.canon, prev.mids
+		oldCanon, oldMarks = prev.canon, prev.marks
 	}
 	// The canonical text is as long as the compact one unless numbers are
 	// respelled; append grows the buffer in that rare case. With a pool
@@ -258,7 +256,7 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	b.oldCanon = oldCanon
 	b.canonical(&d.root, int(d.root.off))
 	d.canon = b.canon
-	d.hash, d.mids = hashWithMids(d.canon, b.eq, oldMids)
+	d.hash, d.marks = b.hash(oldMarks)
 	return d, nil
 }
 
@@ -284,7 +282,7 @@ func (d *StateDoc) Text() string { return d.raw }
 // text, index and kept parsed values (about twice their text).
 func (d *StateDoc) MemSize() int64 {
 	const nodeSize = 40 + 16 // docNode plus a key header on average
-	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(len(d.mids))*128 + 2*int64(d.treeBytes)
+	return int64(len(d.raw)) + int64(cap(d.canon)) + int64(d.nodes)*nodeSize + int64(cap(d.marks)) + 2*int64(d.treeBytes)
 }
 
 // Value returns the redacted state as a tree of its own (for tests and
@@ -478,19 +476,15 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 		if c == '[' {
 			kind = kindArray
 		}
-		if old == nil || old.c == nil || old.kind != kind {
+		if (old == nil || old.c == nil || old.kind != kind) && endsWithin(b.p.s, start, b.doc.blobMax) {
 			// Nothing indexed to reuse inside: a small container is kept
 			// as one piece (parsed whole when it changes), a large one
-			// is indexed.
-			depth := b.p.depth
+			// is indexed (without parsing it into a tree first).
 			v, err := b.p.value()
 			if err != nil {
 				return docNode{}, false
 			}
-			if b.p.i-start <= b.doc.blobMax {
-				return b.blob(v, kind, start, base), true
-			}
-			b.p.i, b.p.depth = start, depth
+			return b.blob(v, kind, start, base), true
 		}
 		if kind == kindObject {
 			return b.object(old, oldAbs, oldCabs, base, start, common)
@@ -532,6 +526,33 @@ func (b *docBuilder) value(old *docNode, oldAbs, oldCabs, base int, key string, 
 // blobMax is the largest container (text length) kept as one piece: it
 // holds no index, so small members of message lists cost one entry each.
 const blobMax = 512
+
+// endsWithin reports whether the container opening at s[start] closes
+// within limit bytes: brackets are matched outside strings, without
+// validating (the parse or the index of the container does). A malformed
+// text may go either way: both report it.
+func endsWithin(s string, start, limit int) bool {
+	end := min(len(s), start+limit)
+	depth := 0
+	for i := start; i < end; i++ {
+		switch s[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return true
+			}
+		case '"':
+			for i++; i < end && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return false
+}
 
 // blob indexes a small container parsed whole into v.
 func (b *docBuilder) blob(v any, kind uint8, start, base int) docNode {
@@ -703,7 +724,7 @@ func (b *docBuilder) object(old *docNode, oldAbs, oldCabs, base, start, common i
 	if old != nil && (old.kind != kindObject || old.c == nil) {
 		old = nil
 	}
-	c := &docContainer{}
+	c := b.newContainer()
 	if old != nil {
 		c.kids = b.takeKids(old, len(old.c.kids)+1)
 	}
@@ -846,6 +867,14 @@ done:
 	return nd, true
 }
 
+// newContainer returns an empty container, from the pool when there is one.
+func (b *docBuilder) newContainer() *docContainer {
+	if b.pool == nil {
+		return new(docContainer)
+	}
+	return b.pool.takeContainer()
+}
+
 // takeKids returns an empty member list of capacity n for the container
 // rebuilding old, and notes old as superseded.
 func (b *docBuilder) takeKids(old *docNode, n int) []docNode {
@@ -919,7 +948,7 @@ func (b *docBuilder) array(old *docNode, oldAbs, oldCabs, base, start, common in
 	if old != nil && (old.kind != kindArray || old.c == nil) {
 		old = nil
 	}
-	c := &docContainer{}
+	c := b.newContainer()
 	if old != nil {
 		c.kids = b.takeKids(old, len(old.c.kids)+len(old.c.kids)/8+1)
 	}
@@ -1134,55 +1163,4 @@ func (b *docBuilder) kid(nd *docNode, i, abs, parentStart int) {
 	k := &nd.c.kids[i]
 	b.canonical(k, abs+int(k.off))
 	k.coff -= int32(parentStart)
-}
-
-// hashWithMids hashes canon, resuming from the newest saved state of the
-// previous canonical text that lies inside the prefix both texts share
-// (the first common bytes).
-func hashWithMids(canon []byte, common int, oldMids [][]byte) ([32]byte, [][]byte) {
-	var sum [32]byte
-	if len(canon) < midChunk {
-		sum = sha256.Sum256(canon)
-		return sum, nil
-	}
-	keep := min(common/midChunk, len(oldMids))
-	h := sha256.New()
-	mids := make([][]byte, 0, len(canon)/midChunk)
-	mids = append(mids, oldMids[:keep]...)
-	pos := 0
-	if keep > 0 {
-		if err := unmarshalHash(h, oldMids[keep-1]); err == nil {
-			pos = keep * midChunk
-		} else {
-			mids = mids[:0]
-		}
-	}
-	for pos+midChunk <= len(canon) {
-		_, _ = h.Write(canon[pos : pos+midChunk])
-		pos += midChunk
-		mids = append(mids, marshalHash(h))
-	}
-	_, _ = h.Write(canon[pos:])
-	h.Sum(sum[:0])
-	return sum, mids
-}
-
-func marshalHash(h hash.Hash) []byte {
-	m, ok := h.(encoding.BinaryMarshaler)
-	if !ok {
-		return nil
-	}
-	b, err := m.MarshalBinary()
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-func unmarshalHash(h hash.Hash, state []byte) error {
-	u, ok := h.(encoding.BinaryUnmarshaler)
-	if !ok || state == nil {
-		return errors.New("hash state not restorable")
-	}
-	return u.UnmarshalBinary(state)
 }

@@ -673,7 +673,7 @@ func TestStateDocLargeHashResume(t *testing.T) {
 	prevRaw := ""
 	for i, raw := range texts {
 		doc, tree := checkDoc(t, i, raw, prevRaw, prev, prevTree, nil)
-		if len(doc.CanonicalJSON()) < 4*midChunk {
+		if len(doc.CanonicalJSON()) < 4*minMarkSpacing {
 			t.Fatalf("state of %d bytes does not exercise the saved hash states", len(doc.CanonicalJSON()))
 		}
 		if doc.Hash() != sha256.Sum256(doc.CanonicalJSON()) {

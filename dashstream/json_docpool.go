@@ -1,6 +1,7 @@
 package dashstream
 
 import (
+	"hash"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -8,15 +9,18 @@ import (
 
 // A StateDocPool recycles what the documents of one chain of snapshots
 // (each built on the previous one) stop needing once the next is built and
-// diffed: the previous document's canonical text, and the member lists of
-// its containers that the next one rebuilt. A snapshot then costs no fresh
+// diffed: the previous document itself, its canonical text and hash marks,
+// and the containers (with their member lists) that the next one rebuilt. A snapshot then costs no fresh
 // memory for the parts of the index and text it rewrites. The zero value
 // is ready; a pool is safe for concurrent use.
 type StateDocPool struct {
 	seq     atomic.Uint64
 	canon   [canonClasses]sync.Pool // *[]byte, by capacity class (canonClass)
-	kids    [33]sync.Pool           // *[]docNode, by the bit length of the capacity
+	kids    [kidsClasses]sync.Pool  // *[]docNode, by capacity class (kidsClass)
 	scratch sync.Pool               // *builderScratch: a build's stacks and scratch buffers
+	// Retired documents and superseded containers, emptied (docs keep
+	// their tree list's memory).
+	docs, containers sync.Pool
 	// Empty *[]byte and *[]docNode boxes, so putting a buffer into canon
 	// or kids does not allocate a box for it.
 	canonBoxes, kidsBoxes sync.Pool
@@ -28,23 +32,28 @@ func (p *StateDocPool) Build(raw string, prev *StateDoc, red StateRedactor, maxD
 }
 
 // Retire hands p what old holds and next does not share: old's canonical
-// text and, when next was built on old by p.Build, the member lists of the
-// containers next rebuilt. old must not be used afterwards (not even as a
-// previous document), nor what it handed out (CanonicalJSON); next (nil:
-// none) stays valid.
+// text and hash marks and, when next was built on old by p.Build, the
+// member lists of the containers next rebuilt. old must not be used
+// afterwards (not even as a previous document), nor what it handed out
+// (CanonicalJSON); next (nil: none) stays valid.
 func (p *StateDocPool) Retire(old, next *StateDoc) {
 	if old == nil || old == next {
 		return
 	}
-	if cap(old.canon) > 0 {
-		if c := canonClassOf(cap(old.canon)); c >= 0 {
-			p.canon[c].Put(box(&p.canonBoxes, old.canon[:0]))
-		}
+	p.putBytes(old.canon)
+	p.putBytes(old.marks)
+	old.canon, old.marks = nil, nil
+	if next != nil {
+		p.takeSuperseded(old, next)
 	}
-	old.canon = nil
-	if next == nil {
-		return
+	if old.pool == p {
+		p.keepDoc(old)
 	}
+}
+
+// takeSuperseded takes back the containers of old that next rebuilt: their
+// member lists and the containers themselves serve later builds.
+func (p *StateDocPool) takeSuperseded(old, next *StateDoc) {
 	// next lets go of old's containers either way.
 	superseded := next.superseded
 	next.superseded = nil
@@ -55,11 +64,38 @@ func (p *StateDocPool) Retire(old, next *StateDoc) {
 	for _, c := range superseded {
 		kids := c.kids[:0:cap(c.kids)]
 		clear(kids[:cap(kids)]) // no pointer into old subtrees stays
-		c.kids = nil
-		if k := bits.Len(uint(cap(kids))); k < len(p.kids) {
-			p.kids[k].Put(box(&p.kidsBoxes, kids))
+		*c = docContainer{}
+		p.containers.Put(c)
+		if c := kidsClassOf(cap(kids)); c >= 0 {
+			p.kids[c].Put(box(&p.kidsBoxes, kids))
 		}
 	}
+}
+
+// keepDoc keeps a retired document of p, emptied, with the memory of its
+// list of kept trees, for a later build.
+func (p *StateDocPool) keepDoc(d *StateDoc) {
+	trees := d.trees[:cap(d.trees)]
+	clear(trees)
+	*d = StateDoc{trees: trees[:0]}
+	p.docs.Put(d)
+}
+
+// takeDoc returns an empty document: a retired one when p keeps one.
+func (p *StateDocPool) takeDoc() *StateDoc {
+	if d, ok := p.docs.Get().(*StateDoc); ok {
+		return d
+	}
+	return new(StateDoc)
+}
+
+// takeContainer returns an empty container: a superseded one when p keeps
+// one.
+func (p *StateDocPool) takeContainer() *docContainer {
+	if c, ok := p.containers.Get().(*docContainer); ok {
+		return c
+	}
+	return new(docContainer)
 }
 
 // keepSuperseded clears a retired list of superseded containers and keeps
@@ -146,20 +182,55 @@ func (p *StateDocPool) takeCanon(n int) []byte {
 	return make([]byte, 0, capacity)
 }
 
-// takeKids returns a member list of capacity at least n, pooled when one
-// fits.
+// Member lists come in capacity classes too: exact up to eight members,
+// then eight per power of two, so a list a container gave back serves the
+// rebuilds of containers one or a few members larger (a message list that
+// grows by one message a snapshot) instead of being dropped as too small.
+const (
+	kidsExact   = 8
+	kidsClasses = kidsExact + (32-3)*kidsExact
+)
+
+// kidsClass returns the class for a list of n members and its capacity
+// (the smallest class capacity ≥ n); -1 beyond the classes.
+func kidsClass(n int) (class, capacity int) {
+	if n <= kidsExact {
+		return max(n, 1) - 1, max(n, 1)
+	}
+	k := bits.Len(uint(n - 1)) // 2^(k-1) < n ≤ 2^k, 2^(k-1) ≥ 8
+	base := 1 << (k - 1)
+	step := base / kidsExact
+	j := (n - base + step - 1) / step // 1..kidsExact
+	class = kidsExact + (k-4)*kidsExact + j - 1
+	if class >= kidsClasses {
+		return -1, n
+	}
+	return class, base + j*step
+}
+
+// kidsClassOf returns the largest class whose capacity is at most c, -1
+// when none is.
+func kidsClassOf(c int) int {
+	if c <= 0 {
+		return -1
+	}
+	class, capacity := kidsClass(c)
+	if class < 0 || capacity == c {
+		return class
+	}
+	return class - 1
+}
+
+// takeKids returns a member list of capacity at least n: a pooled one of
+// n's class, else a new one of the class's capacity.
 func (p *StateDocPool) takeKids(n int) []docNode {
-	if p != nil {
-		k := bits.Len(uint(n))
-		for c := k; c <= k+1 && c < len(p.kids); c++ {
-			if b, ok := p.kids[c].Get().(*[]docNode); ok {
-				if kids := unbox(&p.kidsBoxes, b); n <= cap(kids) && cap(kids) <= n+n/4+8 {
-					return kids[:0]
-				}
-			}
+	c, capacity := kidsClass(n)
+	if p != nil && c >= 0 {
+		if b, ok := p.kids[c].Get().(*[]docNode); ok {
+			return unbox(&p.kidsBoxes, b)[:0]
 		}
 	}
-	return make([]docNode, 0, n)
+	return make([]docNode, 0, capacity)
 }
 
 // builderScratch is what a build uses only while it runs: the parser's
@@ -172,6 +243,11 @@ type builderScratch struct {
 	scratch []byte
 	idx     []int
 	treeIdx []int
+	// sha is the SHA-256 hash a build resumes from the previous marks.
+	sha hash.Hash
+	// boxed: the parser's boxed short strings (parser.boxed), kept
+	// across builds.
+	boxed map[string]any
 	// superseded: a retired document's list, for the next build's.
 	superseded []*docContainer
 }
@@ -185,6 +261,10 @@ func (p *StateDocPool) lend(b *docBuilder) {
 	b.sc = s
 	b.doc.superseded, s.superseded = s.superseded, nil
 	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx, b.treeIdx = s.keys, s.vals, s.buf, s.scratch, s.idx, s.treeIdx
+	if s.boxed == nil {
+		s.boxed = make(map[string]any)
+	}
+	b.p.boxed = s.boxed
 }
 
 // giveBack returns b's scratch to the pool once the build is over,
@@ -201,5 +281,17 @@ func (p *StateDocPool) giveBack(b *docBuilder) {
 	clear(vals)
 	s.keys, s.vals, s.buf, s.scratch, s.idx, s.treeIdx = keys[:0], vals[:0], b.p.buf[:0], b.scratch[:0], b.idx[:0], b.treeIdx[:0]
 	b.p.keys, b.p.vals, b.p.buf, b.scratch, b.idx, b.treeIdx = nil, nil, nil, nil, nil, nil
+	b.p.boxed = nil
 	p.scratch.Put(s)
+}
+
+// putBytes keeps a retired byte buffer (canonical text or hash marks) in
+// the capacity class it serves.
+func (p *StateDocPool) putBytes(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	if c := canonClassOf(cap(b)); c >= 0 {
+		p.canon[c].Put(box(&p.canonBoxes, b[:0]))
+	}
 }

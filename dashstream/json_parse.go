@@ -1,6 +1,7 @@
 package dashstream
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -53,6 +54,11 @@ type parser struct {
 	vals     []any    // pending array elements / object values
 	keys     []string // pending object keys
 	buf      []byte   // scratch for strings with escapes
+	// boxed (nil: none) holds short string values already boxed into
+	// any, shared by the trees of a document builder's parses: the
+	// values state messages repeat (roles, node names, types) are boxed
+	// once, not at every message.
+	boxed map[string]any
 
 	// Slabs that containers are carved from, so a parse makes a few large
 	// allocations instead of three per object. Carved slices have cap ==
@@ -69,6 +75,31 @@ func (p *parser) newObject() *Object {
 	}
 	p.objSlab = p.objSlab[:len(p.objSlab)+1]
 	return &p.objSlab[len(p.objSlab)-1]
+}
+
+// inlineObject is an object of up to inlineMembers members with its key
+// and value lists in one allocation.
+type inlineObject struct {
+	o    Object
+	keys [inlineMembers]string
+	vals [inlineMembers]any
+}
+
+const inlineMembers = 4
+
+// newSizedObject returns an empty object with room for n members. A
+// parser without slabs (a snapshot's few new values, parsed one by one)
+// allocates a small object in one piece rather than three.
+func (p *parser) newSizedObject(n int) *Object {
+	if p.slabSize == 0 && n <= inlineMembers {
+		io := &inlineObject{}
+		io.o.keys, io.o.vals = io.keys[:0:n], io.vals[:0:n]
+		return &io.o
+	}
+	o := p.newObject()
+	o.keys = p.takeKeys(n)[:0]
+	o.vals = p.takeVals(n)[:0]
+	return o
 }
 
 func (p *parser) takeVals(n int) []any {
@@ -93,6 +124,28 @@ func (p *parser) takeKeys(n int) []string {
 	k := len(p.keySlab)
 	p.keySlab = p.keySlab[:k+n]
 	return p.keySlab[k : k+n : k+n]
+}
+
+// Bounds of parser.boxed: strings up to maxBoxedLen bytes, at most
+// maxBoxed of them (then it starts over).
+const (
+	maxBoxedLen = 32
+	maxBoxed    = 256
+)
+
+// box returns s boxed into any, from p.boxed when it is there. A string
+// kept there is a copy: s may be part of a large text.
+func (p *parser) box(s string) any {
+	if v, ok := p.boxed[s]; ok {
+		return v
+	}
+	if len(p.boxed) >= maxBoxed {
+		clear(p.boxed)
+	}
+	s = strings.Clone(s)
+	var v any = s
+	p.boxed[s] = v
+	return v
 }
 
 func (p *parser) fail(msg string) error {
@@ -124,6 +177,9 @@ func (p *parser) value() (any, error) {
 		s, err := p.str()
 		if err != nil {
 			return nil, err
+		}
+		if p.boxed != nil && len(s) <= maxBoxedLen {
+			return p.box(s), nil
 		}
 		return s, nil
 	case 't':
@@ -252,9 +308,7 @@ func (p *parser) object() (any, error) {
 	}
 	n := len(p.vals) - base
 	kbase := len(p.keys) - n
-	o := p.newObject()
-	o.keys = p.takeKeys(n)[:0]
-	o.vals = p.takeVals(n)[:0]
+	o := p.newSizedObject(n)
 	for j := 0; j < n; j++ {
 		o.Set(p.keys[kbase+j], p.vals[base+j])
 	}

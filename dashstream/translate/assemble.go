@@ -206,9 +206,11 @@ func (t *Translator) assemble(c collected, st *Stats, found *issues) map[string]
 		facts[id] = f
 	}
 
-	threads := make(map[string]*threadWork, 2)
-	normalised := make(map[string]string, 2)
-	homes := make(map[runKey]runHome, 2)
+	// A trace is usually one run on one thread: sized for that, the maps
+	// are not regrown as they fill.
+	threads := make(map[string]*threadWork, len(aggs))
+	normalised := make(map[string]string, len(aggs))
+	homes := make(map[runKey]runHome, len(aggs))
 	var order []*runWork
 	for i, si := range spans {
 		raw := own[i]

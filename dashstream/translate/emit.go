@@ -32,6 +32,9 @@ type emitter struct {
 	found *issues
 	// now is the call's time (unix nanos), for the run timeout.
 	now int64
+	// restDue: a run of the thread ended; the session's state rests once
+	// the call is done with the thread (see restDueState).
+	restDue bool
 }
 
 // callArena lends one Translate call's emitters the protobuf structs of the
@@ -53,6 +56,8 @@ type callArena struct {
 	ev eventAlloc
 	// sd: the StateDiff message structs and hash, refilled by every diff.
 	sd stateDiffAlloc
+	// cp: the Checkpoint message structs, refilled by every checkpoint.
+	cp checkpointAlloc
 	// spans: record data (headers, request id) of the most recent source
 	// spans, so the several records of a span share it.
 	spans    [spanCacheSize]spanCache
@@ -71,6 +76,9 @@ type callArena struct {
 	// differ and ops: the operations of the StateDiff being built.
 	differ dashstream.StateDiffer
 	ops    dashstream.ProtoOps
+	// restText and restEnc: scratch of restState's compression (the
+	// session keeps an exact-size copy).
+	restText, restEnc []byte
 }
 
 // spanCacheSize covers a node span whose END follows its llm and tool
@@ -99,6 +107,10 @@ func newCallArena(spans int) *callArena {
 	a.sd.sd.Header = &a.sd.hdr
 	a.sd.wrap.StateDiff = &a.sd.sd
 	a.sd.msg.Message = &a.sd.wrap
+	a.cp.meta = make(map[string]string, 4)
+	a.cp.cp.Header, a.cp.cp.Metadata = &a.cp.hdr, a.cp.meta
+	a.cp.wrap.Checkpoint = &a.cp.cp
+	a.cp.msg.Message = &a.cp.wrap
 	return a
 }
 
@@ -130,8 +142,12 @@ func (t *Translator) putArena(a *callArena) {
 	a.children = a.children[:0]
 	a.ev.ev.Attributes = nil
 	a.sd.sd.BaseCheckpointId, a.sd.sd.Operations, a.sd.sd.FullState = nil, nil, nil
+	clear(a.cp.meta) // no run or node name stays pinned
 	if cap(a.text) > maxPooledText {
 		a.text = nil // one huge state does not stay pinned
+	}
+	if cap(a.restText) > maxPooledText || cap(a.restEnc) > maxPooledText {
+		a.restText, a.restEnc = nil, nil
 	}
 	t.arenas.Put(a)
 }
@@ -182,6 +198,7 @@ func (e *emitter) thread(tw *threadWork) {
 	for _, rw := range tw.runs {
 		e.run(rw)
 	}
+	e.restDueState()
 	e.s.noteOpenRuns()
 }
 
@@ -248,17 +265,16 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	ab := e.attrs(6)
 	ab.str("graph_name", rw.graphName)
 	ab.str("run_id", rw.runID)
-	schema := rw.schemaJSON
+	schema, observed := rw.schemaJSON, false
 	if schema == "" {
-		schema = rs.graph.schemaJSON(e.t.cfg.AttributeMaxBytes)
+		schema, observed = rs.graph.schemaJSON(e.t.cfg.AttributeMaxBytes), true
 	}
 	if schema != "" {
 		if len(schema) > e.t.cfg.AttributeMaxBytes {
 			e.found.add("schema_too_large", src)
-		} else if v, err := dashstream.ParseJSONString(schema, dashstream.ParseOptions{MaxDepth: maxStateDepth}); err != nil {
+		} else if text, ok := normalisedSchema(schema, observed); !ok {
 			e.found.add("schema_not_json", src)
 		} else {
-			text := string(dashstream.MarshalJSON(v))
 			sum := sha256.Sum256([]byte(text))
 			ab.strRaw("graph_schema_json", text)
 			ab.strRaw("schema_id", hex.EncodeToString(sum[:]))
@@ -270,7 +286,7 @@ func (e *emitter) graphStart(rw *runWork, rs *runState) {
 	}
 	var base *dashstream.StateDoc
 	if raw != "" {
-		doc, reason := e.buildState(raw)
+		doc, reason := e.buildState(raw, false)
 		if reason != "" {
 			e.found.add(reason, src)
 		} else {
@@ -318,13 +334,13 @@ func (e *emitter) graphEnd(rw *runWork, rs *runState) {
 		ab.str("error", nonEmpty(g.errorMessage, "error"))
 		ab.str("exception_type", g.exceptionType)
 		e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", g.endNanos, g, &ab, dur, "")
-		e.restState()
+		e.restDue = true
 		rs.origin = nil
 		return
 	}
 	ab.float("duration_us", float64(dur))
 	e.event(pb.EventType_EVENT_TYPE_GRAPH_END, "", g.endNanos, g, &ab, dur, "")
-	e.restState()
+	e.restDue = true
 	rs.origin = nil // only the run timeout needs it
 }
 
@@ -640,7 +656,7 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	cfg := &e.t.cfg
 	// Only what changed since the session's last state is parsed,
 	// redacted and canonicalised; the rest is reused from it.
-	doc, reason := e.buildState(raw)
+	doc, reason := e.buildState(raw, true)
 	if reason == "" {
 		st.Redactions += int64(doc.Redactions())
 		if doc.JSONLen() > cfg.StateMaxBytes {
@@ -665,7 +681,9 @@ func (e *emitter) snapshot(raw string, tsNanos uint64, src *spanInfo, runID, nod
 	case !s.stateSent:
 		// The base came from this session's GRAPH_START: nothing to send
 		// while the state equals it, a full state at the first change.
-		if len(dashstream.DiffStateDocs(s.doc, doc)) == 0 {
+		// Equal states have equal canonical texts, so a different state
+		// hash settles it without a diff.
+		if doc.Hash() == s.doc.Hash() && len(dashstream.DiffStateDocs(s.doc, doc)) == 0 {
 			return
 		}
 		full = true
@@ -757,25 +775,40 @@ func (e *emitter) checkpoint(doc *dashstream.StateDoc, state []byte, tsNanos uin
 	} else {
 		sum = sha256.Sum256(state)
 	}
-	meta := map[string]string{"run_id": runID, "reason": "interval"}
+	// The structs and the metadata map are the arena's, wired once
+	// (newCallArena) and refilled here; send encodes them before the next
+	// checkpoint does.
+	a := &e.ar.cp
+	a.sum = sum
+	clear(a.meta)
+	a.meta["run_id"], a.meta["reason"] = runID, "interval"
 	if nodeID != "" {
-		meta["node_id"] = nodeID
+		a.meta["node_id"] = nodeID
 	}
 	if step != "" {
-		meta["step"] = step
+		a.meta["step"] = step
 	}
-	msg := &pb.Checkpoint{
-		Header:       &pb.Header{TimestampUs: micros(tsNanos)},
-		CheckpointId: id,
-		State:        state,
-		StateType:    "application/json",
-		Checksum:     sum[:],
-		Metadata:     meta,
-	}
-	if e.send(&pb.DashStreamMessage{Message: &pb.DashStreamMessage_Checkpoint{Checkpoint: msg}}, msg.Header, pb.MessageType_MESSAGE_TYPE_CHECKPOINT, src) {
+	a.hdr.TimestampUs = micros(tsNanos)
+	a.hdr.ParentId = nil
+	cp := &a.cp
+	cp.CheckpointId, cp.State, cp.StateType, cp.Checksum = id, state, "application/json", a.sum[:]
+	ok := e.send(&a.msg, &a.hdr, pb.MessageType_MESSAGE_TYPE_CHECKPOINT, src)
+	cp.CheckpointId, cp.State = nil, nil
+	if ok {
 		e.s.lastCheckpoint = id
 		e.res.Stats.Checkpoints++
 	}
+}
+
+// checkpointAlloc is eventAlloc for Checkpoints; sum holds the checksum
+// and meta the metadata the message points at while it is encoded.
+type checkpointAlloc struct {
+	msg  pb.DashStreamMessage
+	wrap pb.DashStreamMessage_Checkpoint
+	cp   pb.Checkpoint
+	hdr  pb.Header
+	sum  [32]byte
+	meta map[string]string
 }
 
 // eventAlloc holds every part of an Event message in one struct.

@@ -48,6 +48,7 @@ func (t *Translator) ExpireRuns(ctx context.Context) *Result {
 		e := emitter{t: t, ctx: ctx, s: s, res: res, ar: ar, found: &found, now: now.UnixNano()}
 		e.key = s.recordKey()
 		e.expire()
+		e.restDueState()
 		s.noteOpenRuns()
 	}
 	res.finish(t.enc)
@@ -89,7 +90,7 @@ func (e *emitter) timeOut(runID string, rs *runState, timeout time.Duration) {
 	ab.str("reason", "run_timeout")
 	ab.str("run_id", runID)
 	e.event(pb.EventType_EVENT_TYPE_GRAPH_ERROR, "", uint64(e.now), src, &ab, 0, "")
-	e.restState()
+	e.restDue = true
 	rs.origin = nil
 	e.res.Stats.RunsTimedOut++
 	for range e.t.spans.expireRun(o.trace, runID) {

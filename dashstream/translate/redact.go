@@ -54,11 +54,33 @@ func preCheckFor(pattern string) func(string) bool {
 	case defaults[0]:
 		return func(s string) bool { return containsFoldASCII(s, "bearer") }
 	case defaults[1]:
-		return func(s string) bool { return strings.Contains(s, "sk-") }
+		return func(s string) bool { return containsLastRare(s, "sk-") }
 	case defaults[2]:
-		return func(s string) bool { return strings.Contains(s, "eyJ") }
+		return func(s string) bool { return containsLastRare(s, "eyJ") }
 	}
 	return nil
+}
+
+// containsLastRare is strings.Contains for a needle whose last byte is
+// rare in text ('-', 'J') while its first is common ('s', 'e'):
+// strings.Index steps from one occurrence of the first byte to the next,
+// which in prose is every few bytes, so this steps through the last
+// byte's occurrences instead (IndexByte, vectorised, over long runs).
+func containsLastRare(s, needle string) bool {
+	last := len(needle) - 1
+	c := needle[last]
+	for i := last; i < len(s); {
+		j := strings.IndexByte(s[i:], c)
+		if j < 0 {
+			return false
+		}
+		j += i
+		if s[j-last:j] == needle[:last] {
+			return true
+		}
+		i = j + 1
+	}
+	return false
 }
 
 // keyIsSecret reports whether a key names a secret: its normalised form

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -220,6 +221,29 @@ func TestStateJSONLen(t *testing.T) {
 		}
 		if got, want := doc.JSONLen(), len(dashstream.MarshalJSON(v)); got != want {
 			t.Errorf("StateDoc.JSONLen(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// TestContainsLastRare: the literal pre-checks of the default patterns
+// agree with strings.Contains, at the edges and on random text.
+func TestContainsLastRare(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	alphabet := "sk-eyJ ab"
+	for _, needle := range []string{"sk-", "eyJ"} {
+		for _, s := range []string{"", "-", "k-", "sk-", "xsk-", "sk", "s-k-", "ssk-x", "eyJ", "eJyJ", "yJ", "eyeyJ"} {
+			if got, want := containsLastRare(s, needle), strings.Contains(s, needle); got != want {
+				t.Fatalf("containsLastRare(%q, %q) = %v, want %v", s, needle, got, want)
+			}
+		}
+		for range 20000 {
+			b := make([]byte, r.IntN(24))
+			for i := range b {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			}
+			if got, want := containsLastRare(string(b), needle), strings.Contains(string(b), needle); got != want {
+				t.Fatalf("containsLastRare(%q, %q) = %v, want %v", b, needle, got, want)
+			}
 		}
 	}
 }

@@ -274,7 +274,8 @@ func TestRestingSessionBetweenRuns(t *testing.T) {
 	}
 
 	// The next run starts from where the last one ended (a conversation's
-	// next turn): its initial state is built against the resting text.
+	// next turn): its GRAPH_START replaces the base with its initial state
+	// (built on its own: the resting text is not woken for it).
 	run2 := graphRun(thread, "run-2", state(3, `"hi","hello","again"`))
 	run2[0].attrs["dashstream.state.initial"] = final
 	second := translateAll(t, tr, buildTraces(run2...))
@@ -306,5 +307,55 @@ func TestRestingSessionBetweenRuns(t *testing.T) {
 	}
 	if got := r.Thread(thread).State; !dashstream.Equal(got, wantV) {
 		t.Fatalf("replayed state %s, want %s", dashstream.MarshalJSON(got), want)
+	}
+}
+
+// TestRunsOfOneCallRestAtTheEnd: a thread whose run ends and whose next run
+// starts in the same call rests once, after the call is done with it: the
+// next run diffs against the state as it is, and the session ends the
+// call holding the last run's final text, compressed.
+func TestRunsOfOneCallRestAtTheEnd(t *testing.T) {
+	tr := newTestTranslator(t, DefaultConfig())
+	const thread = "two-runs"
+	ctx := strings.Repeat("context ", 200)
+	state := func(n int, msgs string) string {
+		return fmt.Sprintf(`{"context":%q,"messages":[%s],"n":%d}`, ctx, msgs, n)
+	}
+	run1 := graphRun(thread, "run-1", state(1, `"hi"`), state(2, `"hi","hello"`))
+	run2 := graphRun(thread, "run-2", state(3, `"hi","hello","again"`), state(4, `"hi","hello","again","bye"`))
+	for i := range run2 {
+		run2[i].start += 100
+		run2[i].end += 100
+	}
+	run2[0].attrs["dashstream.state.initial"] = state(2, `"hi","hello"`)
+	res := translateAll(t, tr, buildTraces(append(run1, run2...)...))
+	ds := decodeAll(t, res.Records)
+
+	s := tr.sessions.m[thread]
+	s.mu.Lock()
+	doc, resting, accounted := s.doc, s.resting, s.stateBytes
+	s.mu.Unlock()
+	text, err := s2.Decode(nil, resting)
+	if doc != nil || err != nil || string(text) != state(4, `"hi","hello","again","bye"`) {
+		t.Fatalf("after the call: doc %v, resting %q (%v); want the last run's final text", doc != nil, text, err)
+	}
+	if accounted != int64(len(resting)) {
+		t.Fatalf("accounted %d bytes, want the compressed text's %d", accounted, len(resting))
+	}
+	r := dashstream.NewReplayer()
+	for _, d := range ds {
+		if err := r.Apply(d.msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := r.Problems(); len(p) != 0 {
+		t.Fatalf("replay problems: %v", p)
+	}
+	want, err := dashstream.ParseJSON([]byte(state(4, `"hi","hello","again","bye"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Thread(thread).State; !dashstream.Equal(got, want) {
+		t.Fatalf("replayed state %s", dashstream.MarshalJSON(got))
 	}
 }

@@ -3,6 +3,9 @@ package translate
 import (
 	"encoding/json"
 	"slices"
+	"strings"
+
+	"github.com/dashstream/dashstreamexporter/dashstream"
 )
 
 // Observed topology. When a convention gives no graph schema (OpenInference,
@@ -305,6 +308,24 @@ func (g *observedGraph) schemaJSON(budget int) string {
 
 // mustMarshal is json.Marshal of values it cannot fail on: strings (invalid
 // UTF-8 becomes U+FFFD) and the schema structs made of them.
+// normalisedSchema returns a graph schema's text as GRAPH_START carries it:
+// compact, as dashstream.MarshalJSON writes it. The observed schema
+// (schemaJSON: encoding/json's compact output of strings, arrays and
+// objects) already is that text unless encoding/json escaped something
+// (HTML characters, U+2028, invalid UTF-8), which always leaves a
+// backslash; only then, and for schemas from spans, is it parsed and
+// written again. ok is false for text that is not JSON.
+func normalisedSchema(schema string, observed bool) (string, bool) {
+	if observed && !strings.Contains(schema, `\`) {
+		return schema, true
+	}
+	v, err := dashstream.ParseJSONString(schema, dashstream.ParseOptions{MaxDepth: maxStateDepth})
+	if err != nil {
+		return "", false
+	}
+	return string(dashstream.MarshalJSON(v)), true
+}
+
 func mustMarshal(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dashstream/dashstreamexporter/dashstream"
 	pb "github.com/dashstream/dashstreamexporter/dashstream/dashstreampb"
 )
 
@@ -308,5 +309,37 @@ func TestObservedSchemaNamedEntryPoint(t *testing.T) {
 	schemas, _ := graphStartSchemas(t, translateAll(t, tr, td2))
 	if len(schemas) != 1 || schemas[0].EntryPoint != "start_here" {
 		t.Fatalf("schemas %+v, want entry_point start_here", schemas)
+	}
+}
+
+// TestNormalisedObservedSchema: the observed schema's text goes out as it
+// is only when writing its parse again gives the same text: names that
+// encoding/json escapes (HTML characters, U+2028, invalid UTF-8, control
+// characters, quotes) or leaves alone (other Unicode) all end up as
+// dashstream.MarshalJSON writes them.
+func TestNormalisedObservedSchema(t *testing.T) {
+	for _, name := range []string{"plain", "ñandú 日本 🙂", "<a&b>", "say \"hi\"", "line\u2028sep", "bad\xffutf8", "tab\tnew\nline", `back\slash`} {
+		g := &observedGraph{name: "g-" + name}
+		g.addNode(name, 0)
+		g.addNode("next", 0)
+		g.setEntry(name, false)
+		g.addEdge(name, "next", false, "")
+		g.addEdge("next", name, true, "back-"+name)
+		schema := g.schemaJSON(1 << 20)
+		v, err := dashstream.ParseJSONString(schema, dashstream.ParseOptions{})
+		if err != nil {
+			t.Fatalf("%q: observed schema is not JSON: %v", name, err)
+		}
+		want := string(dashstream.MarshalJSON(v))
+		got, ok := normalisedSchema(schema, true)
+		if !ok || got != want {
+			t.Fatalf("%q: normalised\n %s\nwant\n %s", name, got, want)
+		}
+		if !strings.Contains(schema, `\`) && got != schema {
+			t.Fatalf("%q: text without escapes changed", name)
+		}
+	}
+	if _, ok := normalisedSchema(`{"nodes":`, false); ok {
+		t.Fatal("broken schema from a span accepted")
 	}
 }

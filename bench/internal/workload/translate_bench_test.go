@@ -20,7 +20,23 @@ import (
 // counts spans. Each generation's requests are rendered and decoded
 // outside the timer and the CPU clock.
 func BenchmarkTranslateSaturation(b *testing.B) {
-	tpl, err := workload.Build(workload.DefaultConfig())
+	benchmarkTranslate(b, workload.DefaultConfig())
+}
+
+// BenchmarkTranslateLongMessages is BenchmarkTranslateSaturation with
+// 2 KiB messages and 10 nodes (states grow to about 23 KiB): what a chat
+// agent's longer answers cost, each message too large to be kept as one
+// piece of the state index.
+func BenchmarkTranslateLongMessages(b *testing.B) {
+	c := workload.DefaultConfig()
+	c.MessageBytes, c.Nodes = 2048, 10
+	benchmarkTranslate(b, c)
+}
+
+// benchmarkTranslate translates generations of the workload c renders,
+// b.N spans in all.
+func benchmarkTranslate(b *testing.B, c workload.Config) {
+	tpl, err := workload.Build(c)
 	if err != nil {
 		b.Fatal(err)
 	}
