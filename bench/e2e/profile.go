@@ -96,7 +96,7 @@ var profileSpots = []profileSpot{
 	spot("runs and threads (assemble)", "dashstream/translate.(*Translator).assemble", true),
 	spot("state snapshots (build, diff, hash, encode a StateDiff)", "dashstream/translate.(*emitter).snapshot", true),
 	spot("state document build (scan, redaction, canonical text, hash)", "dashstream.buildStateDoc", true),
-	spot("state hash (SHA-256 of the canonical text)", "dashstream.hashWithMids", true),
+	spot("state hash (SHA-256 of the canonical text)", "dashstream.hashWithMarks", true),
 	spot("JSON Patch diff", "dashstream/translate.diffStates", true),
 	spot("checkpoints", "dashstream/translate.(*emitter).checkpoint", true),
 	spot("lifecycle events", "dashstream/translate.(*emitter).event", true),
