@@ -61,13 +61,18 @@ func (requestEncoding) Marshal(_ context.Context, req xexporterhelper.Request) (
 	if !ok {
 		return nil, fmt.Errorf("dashstream: cannot encode %T", req)
 	}
-	buf := make([]byte, 1, 1+r.bytes+len(r.records)*64)
-	buf[0] = encodingVersion
-	var rec []byte
+	// Sizes first, so every record and header is written straight into
+	// one buffer of the exact size.
+	size := 1
 	for _, x := range r.records {
-		rec = appendRecord(rec[:0], x)
+		size += protowire.SizeTag(fieldRecord) + protowire.SizeBytes(recordLen(x))
+	}
+	buf := make([]byte, 1, size)
+	buf[0] = encodingVersion
+	for _, x := range r.records {
 		buf = protowire.AppendTag(buf, fieldRecord, protowire.BytesType)
-		buf = protowire.AppendBytes(buf, rec)
+		buf = protowire.AppendVarint(buf, uint64(recordLen(x)))
+		buf = appendRecord(buf, x)
 	}
 	return buf, nil
 }
@@ -79,18 +84,38 @@ func appendRecord(b []byte, r *translate.Record) []byte {
 	b = protowire.AppendTag(b, fieldValue, protowire.BytesType)
 	b = protowire.AppendBytes(b, r.Value)
 	for _, h := range r.Headers {
-		var hb []byte
-		hb = appendString(hb, fieldHeaderKey, h.Key)
-		hb = protowire.AppendTag(hb, fieldHeaderValue, protowire.BytesType)
-		hb = protowire.AppendBytes(hb, h.Value)
 		b = protowire.AppendTag(b, fieldHeader, protowire.BytesType)
-		b = protowire.AppendBytes(b, hb)
+		b = protowire.AppendVarint(b, uint64(headerLen(h)))
+		b = appendString(b, fieldHeaderKey, h.Key)
+		b = protowire.AppendTag(b, fieldHeaderValue, protowire.BytesType)
+		b = protowire.AppendBytes(b, h.Value)
 	}
 	b = appendString(b, fieldThreadID, r.ThreadID)
 	b = protowire.AppendTag(b, fieldSequence, protowire.VarintType)
 	b = protowire.AppendVarint(b, r.Sequence)
 	b = protowire.AppendTag(b, fieldType, protowire.VarintType)
 	return protowire.AppendVarint(b, uint64(r.Type))
+}
+
+// recordLen is the size of appendRecord's output for r.
+func recordLen(r *translate.Record) int {
+	n := bytesFieldLen(fieldTopic, len(r.Topic)) + bytesFieldLen(fieldKey, len(r.Key)) +
+		bytesFieldLen(fieldValue, len(r.Value)) + bytesFieldLen(fieldThreadID, len(r.ThreadID)) +
+		protowire.SizeTag(fieldSequence) + protowire.SizeVarint(r.Sequence) +
+		protowire.SizeTag(fieldType) + protowire.SizeVarint(uint64(r.Type))
+	for _, h := range r.Headers {
+		n += bytesFieldLen(fieldHeader, headerLen(h))
+	}
+	return n
+}
+
+// headerLen is the size of a stored header's fields.
+func headerLen(h translate.Header) int {
+	return bytesFieldLen(fieldHeaderKey, len(h.Key)) + bytesFieldLen(fieldHeaderValue, len(h.Value))
+}
+
+func bytesFieldLen(num protowire.Number, n int) int {
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {
