@@ -1,9 +1,11 @@
 package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -131,12 +133,26 @@ func (e requestEncoding) Unmarshal(data []byte) (context.Context, xexporterhelpe
 	if data[0] != encodingVersion {
 		return ctx, nil, fmt.Errorf("%w: unknown version %d", errBadEncoding, data[0])
 	}
-	var recs []*translate.Record
-	err := eachField(data[1:], func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	// One copy of the stored bytes (the storage may reuse its buffer)
+	// backs every record's key, value and header values.
+	body := bytes.Clone(data[1:])
+	n := 0
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, _ []byte, _ uint64) error {
+		if num == fieldRecord && typ == protowire.BytesType {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return ctx, nil, err
+	}
+	d := recordDecoder{records: make([]translate.Record, 0, n)}
+	recs := make([]*translate.Record, 0, n)
+	err = eachField(body, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != fieldRecord || typ != protowire.BytesType {
 			return nil // unknown fields of later versions are skipped
 		}
-		rec, err := parseRecord(v)
+		rec, err := d.parse(v)
 		if err != nil {
 			return err
 		}
@@ -189,24 +205,42 @@ func (s *restoreStash) drain() []*translate.Record {
 	return out
 }
 
-func parseRecord(data []byte) (*translate.Record, error) {
-	r := &translate.Record{}
+// recordDecoder reads a request's stored records into one slab. Like the
+// translator, it lets consecutive records share what they repeat — topic,
+// thread id, header keys, a span's whole header list, a header value equal
+// to the previous record's (static and instance headers) — so restored
+// records cost the producer what fresh ones do.
+type recordDecoder struct {
+	records []translate.Record // capacity: the request's record count
+	headers []translate.Header
+	prev    *translate.Record
+	keys    []string
+}
+
+func (d *recordDecoder) parse(data []byte) (*translate.Record, error) {
+	d.records = append(d.records, translate.Record{})
+	r := &d.records[len(d.records)-1]
+	var prev translate.Record
+	if d.prev != nil {
+		prev = *d.prev
+	}
+	start := len(d.headers)
 	err := eachField(data, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
 		switch {
 		case num == fieldTopic && typ == protowire.BytesType:
-			r.Topic = string(v)
+			r.Topic = reuse(prev.Topic, v)
 		case num == fieldKey && typ == protowire.BytesType:
-			r.Key = append([]byte{}, v...)
+			r.Key = v
 		case num == fieldValue && typ == protowire.BytesType:
-			r.Value = append([]byte{}, v...)
+			r.Value = v
 		case num == fieldHeader && typ == protowire.BytesType:
-			h, err := parseHeader(v)
+			h, err := d.parseHeader(v)
 			if err != nil {
 				return err
 			}
-			r.Headers = append(r.Headers, h)
+			d.headers = append(d.headers, h)
 		case num == fieldThreadID && typ == protowire.BytesType:
-			r.ThreadID = string(v)
+			r.ThreadID = reuse(prev.ThreadID, v)
 		case num == fieldSequence && typ == protowire.VarintType:
 			r.Sequence = n
 		case num == fieldType && typ == protowire.VarintType:
@@ -220,21 +254,64 @@ func parseRecord(data []byte) (*translate.Record, error) {
 	if r.Topic == "" || len(r.Value) == 0 {
 		return nil, fmt.Errorf("%w: record without topic or value", errBadEncoding)
 	}
+	if hs := d.headers[start:]; len(hs) > 0 {
+		if slices.EqualFunc(hs, prev.Headers, sameHeader) {
+			r.Headers = prev.Headers
+			d.headers = d.headers[:start]
+		} else {
+			for j := range hs {
+				for _, p := range prev.Headers {
+					if sameHeader(hs[j], p) {
+						hs[j].Value = p.Value
+						break
+					}
+				}
+			}
+			r.Headers = hs[:len(hs):len(hs)] // shared: an append must copy
+		}
+	}
+	d.prev = r
 	return r, nil
 }
 
-func parseHeader(data []byte) (translate.Header, error) {
+func (d *recordDecoder) parseHeader(data []byte) (translate.Header, error) {
 	var h translate.Header
 	err := eachField(data, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		switch {
 		case num == fieldHeaderKey && typ == protowire.BytesType:
-			h.Key = string(v)
+			h.Key = d.key(v)
 		case num == fieldHeaderValue && typ == protowire.BytesType:
-			h.Value = append([]byte{}, v...)
+			h.Value = v
 		}
 		return nil
 	})
 	return h, err
+}
+
+// key interns header keys: a request has a handful of distinct ones.
+func (d *recordDecoder) key(b []byte) string {
+	for _, k := range d.keys {
+		if k == string(b) {
+			return k
+		}
+	}
+	k := string(b)
+	if len(d.keys) < 8 {
+		d.keys = append(d.keys, k)
+	}
+	return k
+}
+
+func sameHeader(a, b translate.Header) bool {
+	return a.Key == b.Key && bytes.Equal(a.Value, b.Value)
+}
+
+// reuse returns last when b spells it, else b as a new string.
+func reuse(last string, b []byte) string {
+	if last == string(b) {
+		return last
+	}
+	return string(b)
 }
 
 // eachField walks the protobuf wire fields of data; fn gets a bytes field's

@@ -107,6 +107,10 @@ func FuzzRequestEncodingUnmarshal(f *testing.F) {
 		_, req2, err := requestEncoding{}.Unmarshal(again)
 		require.NoError(t, err)
 		assert.Equal(t, req.ItemsCount(), req2.ItemsCount())
+		// What decoding shares between records must not change them.
+		again2, err := requestEncoding{}.Marshal(t.Context(), req2)
+		require.NoError(t, err)
+		assert.Equal(t, again, again2)
 	})
 }
 
@@ -171,7 +175,18 @@ func TestRequestEncodingGolden(t *testing.T) {
 	assert.Equal(t, strings.TrimSpace(string(golden)), hex.EncodeToString(data), "goldenRecords as version 1 stores them")
 	_, got, err := requestEncoding{}.Unmarshal(data)
 	require.NoError(t, err)
-	require.Len(t, got.(*recordsRequest).records, 3)
+	gr := got.(*recordsRequest)
+	require.Len(t, gr.records, 3)
+	for i, want := range goldenRecords() {
+		if i == 0 {
+			want.Headers[2].Value = []byte{} // stored as empty
+		}
+		assert.Equal(t, *want, *gr.records[i], "record %d", i)
+	}
+	assert.Same(t, &gr.records[0].Headers[3].Value[0], &gr.records[1].Headers[0].Value[0], "a value repeated by the next record is shared")
+	again, err := requestEncoding{}.Marshal(t.Context(), gr)
+	require.NoError(t, err)
+	assert.Equal(t, data, again)
 }
 
 // BenchmarkRequestEncodingMarshal: storing one default batch (2,000
@@ -185,6 +200,25 @@ func BenchmarkRequestEncodingMarshal(b *testing.B) {
 	req := newRecordsRequest(recs)
 	for b.Loop() {
 		if _, err := (requestEncoding{}).Marshal(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRequestEncodingUnmarshal: reading one default batch (2,000
+// records, five headers each) back from the persistent queue.
+func BenchmarkRequestEncodingUnmarshal(b *testing.B) {
+	recs := testRecords(defaultBatchMinRecords, 200, "thread-1", 1)
+	static := goldenRecords()[0].Headers
+	for _, r := range recs {
+		r.Headers = append(r.Headers, static...)
+	}
+	data, err := (requestEncoding{}).Marshal(b.Context(), newRecordsRequest(recs))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, _, err := (requestEncoding{}).Unmarshal(data); err != nil {
 			b.Fatal(err)
 		}
 	}
