@@ -405,7 +405,10 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 }
 
 // recordBatch encodes the job's current batch. A retry builds the same
-// batch again: same records, producer id, epoch and first sequence.
+// batch again: same records, producer id, epoch and first sequence. The
+// RecordBatch itself is new every time (its records come from the
+// builder's arena): sarama keeps the encoded records in it and would send
+// those again.
 func (p *partitionProducer) recordBatch(j *partitionJob, recs []*translate.Record, bb *batchBuilder) *sarama.RecordBatch {
 	now := time.Now().Truncate(time.Millisecond)
 	rb := &sarama.RecordBatch{
