@@ -159,11 +159,11 @@ func (e *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	defer res.Release()
 	e.tel.translated(ctx, &res.Stats, time.Since(began))
 
-	recs := e.sizeChecked(ctx, res)
+	req := e.sizeChecked(ctx, res)
+	recs := req.records
 	if len(recs) == 0 {
 		return nil
 	}
-	req := newRecordsRequest(recs)
 	err = e.inner.ConsumeTraces(context.WithValue(ctx, preparedKey{}, req), td)
 	if err == nil {
 		e.enqueued.Add(int64(len(recs)))
@@ -228,11 +228,11 @@ func (e *tracesExporter) expireRuns(ctx context.Context) {
 	}
 	defer res.Release()
 	e.tel.counted(ctx, &res.Stats)
-	recs := e.sizeChecked(ctx, res)
+	req := e.sizeChecked(ctx, res)
+	recs := req.records
 	if len(recs) == 0 {
 		return
 	}
-	req := newRecordsRequest(recs)
 	if err := e.inner.ConsumeTraces(context.WithValue(ctx, preparedKey{}, req), ptrace.NewTraces()); err != nil {
 		res.MarkLost()
 		e.tel.lost(ctx, len(recs), lossRejected)
@@ -242,17 +242,20 @@ func (e *tracesExporter) expireRuns(ctx context.Context) {
 	e.enqueued.Add(int64(len(recs)))
 }
 
-// sizeChecked returns the result's records that Kafka will accept, dropping
-// (and counting) those larger than producer.max_message_bytes as sarama
-// measures them: Kafka must never be handed a record it will reject
-// (SPEC §3 "Limits"). Threads that lose a record resync.
-func (e *tracesExporter) sizeChecked(ctx context.Context, res *translate.Result) []*translate.Record {
+// sizeChecked returns the request of the result's records that Kafka will
+// accept, dropping (and counting) those larger than
+// producer.max_message_bytes as sarama measures them: Kafka must never be
+// handed a record it will reject (SPEC §3 "Limits"). Threads that lose a
+// record resync.
+func (e *tracesExporter) sizeChecked(ctx context.Context, res *translate.Result) *recordsRequest {
 	limit := e.cfg.Producer.MaxMessageBytes
-	recs := make([]*translate.Record, 0, len(res.Records))
+	// The request is the only holder of its new slice: merges may append.
+	req := &recordsRequest{records: make([]*translate.Record, 0, len(res.Records)), ownsTail: true}
 	dropped := 0
 	for i := range res.Records {
 		r := &res.Records[i]
-		if n := recordSize(r); n > limit {
+		n := recordSize(r)
+		if n > limit {
 			dropped++
 			// Thread ids come from span attributes: only at debug level.
 			e.logger.Warn("Dropping a DashStream record larger than producer.max_message_bytes; its thread resyncs with a full state.",
@@ -260,14 +263,15 @@ func (e *tracesExporter) sizeChecked(ctx context.Context, res *translate.Result)
 			e.logger.Debug("Oversize record dropped.", zap.String("thread_id", r.ThreadID), zap.Uint64("sequence", r.Sequence))
 			continue
 		}
-		recs = append(recs, r)
+		req.records = append(req.records, r)
+		req.bytes += n
 	}
 	if dropped > 0 {
 		res.MarkLost()
 		e.tel.oversize(ctx, dropped)
 		e.tel.lost(ctx, dropped, lossOversize)
 	}
-	return recs
+	return req
 }
 
 // convert is the inner exporter's converter: it is called synchronously by

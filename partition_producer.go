@@ -1,6 +1,7 @@
 package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -50,6 +51,8 @@ type partitionProducer struct {
 	mu     sync.Mutex
 	parts  map[topicPartition]*partitionState
 	closed bool
+
+	builders builderPool
 }
 
 // partitionState is what the producer keeps per partition. mu is held by the
@@ -102,6 +105,7 @@ type partitionJob struct {
 	tp    topicPartition
 	st    *partitionState
 	idx   []int // record indices, in order
+	count int   // plan: how many records are the job's
 	next  int   // idx[:next] are settled
 	batch int   // idx[next:next+batch] is the batch being sent (0: none yet)
 	bytes int
@@ -121,7 +125,9 @@ func (p *partitionProducer) send(recs []*translate.Record, skip []bool, outcomes
 	if p.isClosed() {
 		return false
 	}
-	jobs := p.plan(recs, skip, outcomes)
+	bb := p.builders.get()
+	defer p.builders.put(bb)
+	jobs := p.plan(recs, skip, outcomes, bb)
 	// Lock the partitions in one order so concurrent sends cannot deadlock.
 	slices.SortFunc(jobs, func(a, b *partitionJob) int {
 		return cmp.Or(cmp.Compare(a.tp.topic, b.tp.topic), cmp.Compare(a.tp.partition, b.tp.partition))
@@ -138,7 +144,6 @@ func (p *partitionProducer) send(recs []*translate.Record, skip []bool, outcomes
 		}
 		active = append(active, j)
 	}
-	var hc headerConverter
 	for len(active) > 0 {
 		if p.isClosed() {
 			for _, j := range active {
@@ -151,7 +156,7 @@ func (p *partitionProducer) send(recs []*translate.Record, skip []bool, outcomes
 			time.Sleep(wait) // backoff of every active partition
 			continue
 		}
-		p.round(recs, ready, &hc)
+		p.round(recs, ready, bb)
 		var refresh []string
 		for _, j := range ready {
 			if p.settle(j, recs, outcomes) {
@@ -169,8 +174,9 @@ func (p *partitionProducer) send(recs []*translate.Record, skip []bool, outcomes
 
 // plan assigns records to partitions (sarama's configured partitioner over
 // all of a topic's partitions, as its producer does for keyed records).
-// Records of a topic whose partitions cannot be had fail here.
-func (p *partitionProducer) plan(recs []*translate.Record, skip []bool, outcomes []error) []*partitionJob {
+// Records of a topic whose partitions cannot be had fail here. A run of
+// records with one key (a span's records, a thread's) is hashed once.
+func (p *partitionProducer) plan(recs []*translate.Record, skip []bool, outcomes []error, bb *batchBuilder) []*partitionJob {
 	type topicInfo struct {
 		n    int32
 		part sarama.Partitioner
@@ -179,11 +185,21 @@ func (p *partitionProducer) plan(recs []*translate.Record, skip []bool, outcomes
 	topics := map[string]*topicInfo{}
 	byTP := map[topicPartition]*partitionJob{}
 	var jobs []*partitionJob
-	var msg sarama.ProducerMessage
+	var key keyEncoder
+	msg := sarama.ProducerMessage{Key: &key}
+	bb.owner = reserve(bb.owner, len(recs))[:len(recs)]
+	var last *partitionJob // of the record before, when it was planned
 	for i, r := range recs {
 		if skip[i] {
+			last = nil
 			continue
 		}
+		if last != nil && r.Topic == recs[i-1].Topic && bytes.Equal(r.Key, recs[i-1].Key) {
+			bb.owner[i] = last
+			last.count++
+			continue
+		}
+		last = nil
 		ti := topics[r.Topic]
 		if ti == nil {
 			ti = &topicInfo{}
@@ -202,7 +218,7 @@ func (p *partitionProducer) plan(recs []*translate.Record, skip []bool, outcomes
 			outcomes[i] = ti.err
 			continue
 		}
-		msg.Topic, msg.Key = r.Topic, sarama.ByteEncoder(r.Key)
+		msg.Topic, key = r.Topic, keyEncoder(r.Key)
 		part, err := ti.part.Partition(&msg, ti.n)
 		if err != nil {
 			outcomes[i] = err
@@ -215,10 +231,33 @@ func (p *partitionProducer) plan(recs []*translate.Record, skip []bool, outcomes
 			byTP[tp] = j
 			jobs = append(jobs, j)
 		}
-		j.idx = append(j.idx, i)
+		bb.owner[i], last = j, j
+		j.count++
+	}
+	// The jobs' indices, in record order, in one slice.
+	total := 0
+	for _, j := range jobs {
+		total += j.count
+	}
+	bb.idx = reserve(bb.idx, total)[:total]
+	idx := bb.idx
+	for _, j := range jobs {
+		j.idx, idx = idx[:0:j.count], idx[j.count:]
+	}
+	for i, j := range bb.owner {
+		if j != nil {
+			j.idx = append(j.idx, i)
+		}
 	}
 	return jobs
 }
+
+// keyEncoder hands a record key to sarama's partitioner without boxing a
+// new slice for every record.
+type keyEncoder []byte
+
+func (k *keyEncoder) Encode() ([]byte, error) { return *k, nil }
+func (k *keyEncoder) Length() int             { return len(*k) }
 
 func (p *partitionProducer) state(tp topicPartition) *partitionState {
 	p.mu.Lock()
@@ -252,13 +291,15 @@ func (p *partitionProducer) readyJobs(active []*partitionJob) ([]*partitionJob, 
 // round sends the current batch of every ready job, one request per leader
 // (several when they would exceed the request limit), brokers in parallel,
 // and records each job's result.
-func (p *partitionProducer) round(recs []*translate.Record, ready []*partitionJob, hc *headerConverter) {
+func (p *partitionProducer) round(recs []*translate.Record, ready []*partitionJob, bb *batchBuilder) {
 	byLeader := map[*sarama.Broker][]*partitionJob{}
 	var leaders []*sarama.Broker
+	records := 0
 	for _, j := range ready {
 		if j.batch == 0 {
 			p.nextBatch(j, recs)
 		}
+		records += j.batch
 		leader, err := p.client.Leader(j.tp.topic, j.tp.partition)
 		if err != nil {
 			j.result = err
@@ -270,10 +311,11 @@ func (p *partitionProducer) round(recs []*translate.Record, ready []*partitionJo
 		byLeader[leader] = append(byLeader[leader], j)
 	}
 	// Record batches are built here, before the brokers' goroutines: the
-	// header converter is not shared.
+	// builder is not shared.
+	bb.newRound(records)
 	reqs := make([][]*produceCall, len(leaders))
 	for k, b := range leaders {
-		reqs[k] = p.requests(byLeader[b], recs, hc)
+		reqs[k] = p.requests(byLeader[b], recs, bb)
 	}
 	var wg sync.WaitGroup
 	for k, b := range leaders {
@@ -316,7 +358,7 @@ type produceCall struct {
 	jobs []*partitionJob
 }
 
-func (p *partitionProducer) requests(jobs []*partitionJob, recs []*translate.Record, hc *headerConverter) []*produceCall {
+func (p *partitionProducer) requests(jobs []*partitionJob, recs []*translate.Record, bb *batchBuilder) []*produceCall {
 	var out []*produceCall
 	var cur *produceCall
 	size := 0
@@ -326,7 +368,7 @@ func (p *partitionProducer) requests(jobs []*partitionJob, recs []*translate.Rec
 			out = append(out, cur)
 			size = 0
 		}
-		cur.req.AddBatch(j.tp.topic, j.tp.partition, p.recordBatch(j, recs, hc))
+		cur.req.AddBatch(j.tp.topic, j.tp.partition, p.recordBatch(j, recs, bb))
 		cur.jobs = append(cur.jobs, j)
 		size += j.bytes
 	}
@@ -363,8 +405,11 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 }
 
 // recordBatch encodes the job's current batch. A retry builds the same
-// batch again: same records, producer id, epoch and first sequence.
-func (p *partitionProducer) recordBatch(j *partitionJob, recs []*translate.Record, hc *headerConverter) *sarama.RecordBatch {
+// batch again: same records, producer id, epoch and first sequence. The
+// RecordBatch itself is new every time (its records come from the
+// builder's arena): sarama keeps the encoded records in it and would send
+// those again.
+func (p *partitionProducer) recordBatch(j *partitionJob, recs []*translate.Record, bb *batchBuilder) *sarama.RecordBatch {
 	now := time.Now().Truncate(time.Millisecond)
 	rb := &sarama.RecordBatch{
 		Version:          2,
@@ -376,19 +421,10 @@ func (p *partitionProducer) recordBatch(j *partitionJob, recs []*translate.Recor
 		ProducerEpoch:    p.epoch,
 		FirstSequence:    -1,
 		LastOffsetDelta:  int32(j.batch - 1),
-		Records:          make([]*sarama.Record, j.batch),
+		Records:          bb.batchRecords(recs, j.idx[j.next:j.next+j.batch]),
 	}
 	if p.idem {
 		rb.FirstSequence = j.seq
-	}
-	backing := make([]sarama.Record, j.batch)
-	for k, i := range j.idx[j.next : j.next+j.batch] {
-		r := recs[i]
-		rec := &backing[k]
-		rec.OffsetDelta = int64(k)
-		rec.Key, rec.Value = r.Key, r.Value
-		rec.Headers = hc.convert(r.Headers)
-		rb.Records[k] = rec
 	}
 	return rb
 }

@@ -311,51 +311,6 @@ func (p *kafkaProducer) send(recs []*translate.Record) []error {
 	return outcomes
 }
 
-// headerConverter turns record headers into sarama's, reusing the last
-// conversion for the next record of the same span (they share one slice)
-// and each key's bytes: a send converts a few distinct keys thousands of
-// times. sarama only reads headers.
-type headerConverter struct {
-	last *translate.Header
-	conv []*sarama.RecordHeader
-	keys []headerKey
-}
-
-type headerKey struct {
-	name string
-	b    []byte
-}
-
-func (c *headerConverter) convert(hs []translate.Header) []*sarama.RecordHeader {
-	if len(hs) == 0 {
-		return nil
-	}
-	if &hs[0] == c.last && len(hs) == len(c.conv) {
-		return c.conv
-	}
-	backing := make([]sarama.RecordHeader, len(hs))
-	out := make([]*sarama.RecordHeader, len(hs))
-	for j, h := range hs {
-		backing[j] = sarama.RecordHeader{Key: c.key(h.Key), Value: h.Value}
-		out[j] = &backing[j]
-	}
-	c.last, c.conv = &hs[0], out
-	return out
-}
-
-func (c *headerConverter) key(name string) []byte {
-	for _, k := range c.keys {
-		if k.name == name {
-			return k.b
-		}
-	}
-	b := []byte(name)
-	if len(c.keys) < 8 {
-		c.keys = append(c.keys, headerKey{name, b})
-	}
-	return b
-}
-
 func (p *kafkaProducer) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

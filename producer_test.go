@@ -78,20 +78,27 @@ func TestProducerClosed(t *testing.T) {
 }
 
 // TestHeaderConverter: records of one span share their converted headers,
-// other spans get their own, and every header arrives unchanged.
+// a header whose value is the very bytes of the previous span's (static and
+// instance headers) shares its conversion, other headers are converted
+// anew, and every header arrives unchanged, also after a reset.
 func TestHeaderConverter(t *testing.T) {
-	spanA := []translate.Header{{Key: "traceparent", Value: []byte("00-a-01")}, {Key: "env", Value: []byte("prod")}}
-	spanB := []translate.Header{{Key: "traceparent", Value: []byte("00-b-01")}, {Key: "env", Value: []byte("prod")}}
+	static := translate.Header{Key: "env", Value: []byte("prod")}
+	spanA := []translate.Header{{Key: "traceparent", Value: []byte("00-a-01")}, static}
+	spanB := []translate.Header{{Key: "traceparent", Value: []byte("00-b-01")}, static}
+	spanC := []translate.Header{{Key: "traceparent", Value: []byte("00-c-01")}, {Key: "env", Value: []byte("prod")}}
 	var c headerConverter
 	a1 := c.convert(spanA)
 	a2 := c.convert(spanA)
 	b1 := c.convert(spanB)
 	assert.Nil(t, c.convert(nil))
 	a3 := c.convert(spanA) // not the last span any more: converted again
+	c1 := c.convert(spanC)
+	c.reset()
+	a4 := c.convert(spanA)
 	for _, tc := range []struct {
 		got  []*sarama.RecordHeader
 		want []translate.Header
-	}{{a1, spanA}, {a2, spanA}, {b1, spanB}, {a3, spanA}} {
+	}{{a1, spanA}, {a2, spanA}, {b1, spanB}, {a3, spanA}, {c1, spanC}, {a4, spanA}} {
 		require.Len(t, tc.got, len(tc.want))
 		for j, h := range tc.want {
 			assert.Equal(t, h.Key, string(tc.got[j].Key))
@@ -100,6 +107,8 @@ func TestHeaderConverter(t *testing.T) {
 	}
 	assert.Same(t, a1[0], a2[0], "consecutive records of a span share one conversion")
 	assert.NotSame(t, a1[0], b1[0])
+	assert.Same(t, a1[1], b1[1], "a header with the same value bytes is converted once")
+	assert.NotSame(t, a3[1], c1[1], "equal but distinct value bytes are converted anew")
 	assert.Same(t, &a1[0].Key[0], &b1[0].Key[0], "a key's bytes are converted once")
 }
 
@@ -217,4 +226,74 @@ func TestProducerResetDuringSends(t *testing.T) {
 	resets.Wait()
 	assert.Equal(t, 4*20*30, ok+failed)
 	assert.Positive(t, ok, "some sends went through between resets")
+}
+
+// TestProducerRecordsExact: what reaches Kafka is exactly the records sent —
+// key, value and every header (name, bytes, order) — across sends and
+// rounds that reuse the producer's buffers, with headers shared by a span's
+// records, values shared by every span (static and instance headers), a
+// tracestate on some spans only, records without headers, and batches cut
+// by producer.flush_max_messages.
+func TestProducerRecordsExact(t *testing.T) {
+	cluster := newCluster(t)
+	p := testProducer(t, cluster.ListenAddrs(), func(c *Config) { c.Producer.FlushMaxMessages = 50 })
+	instance := []byte("0123456789abcdef0123456789abcdef")
+	static := []translate.Header{{Key: "env", Value: []byte("prod")}, {Key: "source", Value: []byte("otelcol")}}
+	type sent struct {
+		value   string
+		headers []string
+	}
+	want := map[string][]sent{}
+	total := 0
+	for round := range 3 {
+		var recs []*translate.Record
+		for span := range 150 {
+			thread := fmt.Sprintf("th%02d", (span*7+round)%24)
+			var hs []translate.Header
+			if span%11 != 0 {
+				hs = append(hs, translate.Header{Key: "traceparent", Value: fmt.Appendf(nil, "00-%032x-%016x-01", round, span)})
+				if span%3 == 0 {
+					hs = append(hs, translate.Header{Key: "tracestate", Value: fmt.Appendf(nil, "v=%d", span)})
+				}
+				hs = append(hs, translate.Header{Key: instanceHeader, Value: instance})
+				hs = append(hs, static...)
+				hs = hs[:len(hs):len(hs)]
+			}
+			for k := range 1 + span%5 {
+				value := fmt.Sprintf("%d/%d/%d", round, span, k)
+				recs = append(recs, &translate.Record{Topic: testTopic, Key: []byte(thread), ThreadID: thread, Value: []byte(value), Headers: hs})
+				var names []string
+				for _, h := range hs {
+					names = append(names, h.Key+"="+string(h.Value))
+				}
+				want[thread] = append(want[thread], sent{value, names})
+			}
+		}
+		for i, err := range p.send(recs) {
+			require.NoError(t, err, "round %d record %d", round, i)
+		}
+		total += len(recs)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(testTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	got := map[string][]sent{}
+	n := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for n < total && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var names []string
+			for _, h := range r.Headers {
+				names = append(names, h.Key+"="+string(h.Value))
+			}
+			got[string(r.Key)] = append(got[string(r.Key)], sent{string(r.Value), names})
+			n++
+		})
+		cancel()
+	}
+	require.Equal(t, total, n, "records in Kafka")
+	require.Equal(t, want, got)
 }

@@ -23,12 +23,16 @@ var (
 // Batching merges and splits the list; retries and replays from the
 // persistent queue resend these same bytes.
 //
-// A request never mutates its records or its slice after construction:
-// MergeSplit and OnError build new requests, so requests that share records
-// (after a split) cannot disturb each other.
+// A request never mutates its records after construction: MergeSplit and
+// OnError build new requests, so requests that share records (after a
+// split) cannot disturb each other. The one exception is the spare capacity
+// behind records when ownsTail says no other request's slice reaches into
+// it: MergeSplit then appends there (and hands the ownership on) instead of
+// copying the batch being built at every merge.
 type recordsRequest struct {
-	records []*translate.Record
-	bytes   int
+	records  []*translate.Record
+	bytes    int
+	ownsTail bool
 	// dropped is what an earlier attempt of the request dropped for good:
 	// the request still ends in this permanent error once the records left
 	// for the retry are settled, so a caller waiting on it (queue disabled)
@@ -62,53 +66,86 @@ func (r *recordsRequest) BytesSize() int { return r.bytes }
 // larger than maxSize bytes goes alone). Order matters more than the
 // helper's preference for the smallest request last: the batcher only uses
 // that preference to pick what it keeps waiting, never for correctness.
+//
+// The batcher merges every incoming request into the one it is building:
+// appending into that request's own spare capacity keeps a batch of n
+// records at O(n) copying instead of O(n²), and sizes add up instead of
+// being recounted.
 func (r *recordsRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhelper.RequestSizerType, other xexporterhelper.Request) ([]xexporterhelper.Request, error) {
-	merged := r.records
+	merged := r
 	if other != nil {
 		o, ok := other.(*recordsRequest)
 		if !ok {
 			return nil, fmt.Errorf("dashstream: cannot merge %T into a records request", other)
 		}
-		merged = make([]*translate.Record, 0, len(r.records)+len(o.records))
-		merged = append(merged, r.records...)
-		merged = append(merged, o.records...)
+		recs := r.records
+		if !r.ownsTail {
+			recs = recs[:len(recs):len(recs)] // append copies
+		}
+		r.ownsTail = false // whatever append wrote is the merged request's
+		merged = &recordsRequest{records: append(recs, o.records...), bytes: r.bytes + o.bytes, ownsTail: true}
 	}
-	if maxSize <= 0 || len(merged) == 0 {
-		return []xexporterhelper.Request{newRecordsRequest(merged)}, nil
+	if maxSize <= 0 || len(merged.records) == 0 {
+		return []xexporterhelper.Request{merged}, nil
 	}
 	switch szt {
 	case exporterhelper.RequestSizerTypeItems:
-		return splitByCount(merged, maxSize), nil
+		if len(merged.records) <= maxSize {
+			return []xexporterhelper.Request{merged}, nil
+		}
+		return merged.splitByCount(maxSize), nil
 	case exporterhelper.RequestSizerTypeBytes:
-		return splitByBytes(merged, maxSize), nil
+		if merged.bytes <= maxSize {
+			return []xexporterhelper.Request{merged}, nil
+		}
+		return merged.splitByBytes(maxSize), nil
 	case exporterhelper.RequestSizerTypeRequests:
-		return []xexporterhelper.Request{newRecordsRequest(merged)}, nil
+		return []xexporterhelper.Request{merged}, nil
 	default:
 		return nil, fmt.Errorf("dashstream: unsupported sizer %q", szt.String())
 	}
 }
 
-func splitByCount(recs []*translate.Record, maxCount int) []xexporterhelper.Request {
+// splitByCount cuts r into requests of at most maxCount records. Only the
+// last one may own r's spare capacity: the others end where the next
+// begins.
+func (r *recordsRequest) splitByCount(maxCount int) []xexporterhelper.Request {
+	recs := r.records
 	out := make([]xexporterhelper.Request, 0, (len(recs)+maxCount-1)/maxCount)
 	for start := 0; start < len(recs); start += maxCount {
 		end := min(start+maxCount, len(recs))
-		out = append(out, newRecordsRequest(recs[start:end:end]))
+		out = append(out, r.piece(start, end))
 	}
 	return out
 }
 
-func splitByBytes(recs []*translate.Record, maxBytes int) []xexporterhelper.Request {
+// splitByBytes cuts r into requests of at most maxBytes (a larger record
+// goes alone).
+func (r *recordsRequest) splitByBytes(maxBytes int) []xexporterhelper.Request {
+	recs := r.records
 	var out []xexporterhelper.Request
 	start, size := 0, 0
 	for i, rec := range recs {
 		n := recordSize(rec)
 		if i > start && size+n > maxBytes {
-			out = append(out, newRecordsRequest(recs[start:i:i]))
+			out = append(out, r.piece(start, i))
 			start, size = i, 0
 		}
 		size += n
 	}
-	return append(out, newRecordsRequest(recs[start:len(recs):len(recs)]))
+	return append(out, r.piece(start, len(recs)))
+}
+
+// piece is records[start:end] as a request of its own; the last piece
+// takes over r's spare capacity.
+func (r *recordsRequest) piece(start, end int) *recordsRequest {
+	if end == len(r.records) && r.ownsTail {
+		r.ownsTail = false
+		p := newRecordsRequest(r.records[start:])
+		p.ownsTail = true
+		return p
+	}
+	return newRecordsRequest(r.records[start:end:end])
 }
 
 // OnError is called by the retry sender after a failed attempt: the retry

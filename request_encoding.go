@@ -1,9 +1,11 @@
 package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -61,13 +63,18 @@ func (requestEncoding) Marshal(_ context.Context, req xexporterhelper.Request) (
 	if !ok {
 		return nil, fmt.Errorf("dashstream: cannot encode %T", req)
 	}
-	buf := make([]byte, 1, 1+r.bytes+len(r.records)*64)
-	buf[0] = encodingVersion
-	var rec []byte
+	// Sizes first, so every record and header is written straight into
+	// one buffer of the exact size.
+	size := 1
 	for _, x := range r.records {
-		rec = appendRecord(rec[:0], x)
+		size += protowire.SizeTag(fieldRecord) + protowire.SizeBytes(recordLen(x))
+	}
+	buf := make([]byte, 1, size)
+	buf[0] = encodingVersion
+	for _, x := range r.records {
 		buf = protowire.AppendTag(buf, fieldRecord, protowire.BytesType)
-		buf = protowire.AppendBytes(buf, rec)
+		buf = protowire.AppendVarint(buf, uint64(recordLen(x)))
+		buf = appendRecord(buf, x)
 	}
 	return buf, nil
 }
@@ -79,18 +86,38 @@ func appendRecord(b []byte, r *translate.Record) []byte {
 	b = protowire.AppendTag(b, fieldValue, protowire.BytesType)
 	b = protowire.AppendBytes(b, r.Value)
 	for _, h := range r.Headers {
-		var hb []byte
-		hb = appendString(hb, fieldHeaderKey, h.Key)
-		hb = protowire.AppendTag(hb, fieldHeaderValue, protowire.BytesType)
-		hb = protowire.AppendBytes(hb, h.Value)
 		b = protowire.AppendTag(b, fieldHeader, protowire.BytesType)
-		b = protowire.AppendBytes(b, hb)
+		b = protowire.AppendVarint(b, uint64(headerLen(h)))
+		b = appendString(b, fieldHeaderKey, h.Key)
+		b = protowire.AppendTag(b, fieldHeaderValue, protowire.BytesType)
+		b = protowire.AppendBytes(b, h.Value)
 	}
 	b = appendString(b, fieldThreadID, r.ThreadID)
 	b = protowire.AppendTag(b, fieldSequence, protowire.VarintType)
 	b = protowire.AppendVarint(b, r.Sequence)
 	b = protowire.AppendTag(b, fieldType, protowire.VarintType)
 	return protowire.AppendVarint(b, uint64(r.Type))
+}
+
+// recordLen is the size of appendRecord's output for r.
+func recordLen(r *translate.Record) int {
+	n := bytesFieldLen(fieldTopic, len(r.Topic)) + bytesFieldLen(fieldKey, len(r.Key)) +
+		bytesFieldLen(fieldValue, len(r.Value)) + bytesFieldLen(fieldThreadID, len(r.ThreadID)) +
+		protowire.SizeTag(fieldSequence) + protowire.SizeVarint(r.Sequence) +
+		protowire.SizeTag(fieldType) + protowire.SizeVarint(uint64(r.Type))
+	for _, h := range r.Headers {
+		n += bytesFieldLen(fieldHeader, headerLen(h))
+	}
+	return n
+}
+
+// headerLen is the size of a stored header's fields.
+func headerLen(h translate.Header) int {
+	return bytesFieldLen(fieldHeaderKey, len(h.Key)) + bytesFieldLen(fieldHeaderValue, len(h.Value))
+}
+
+func bytesFieldLen(num protowire.Number, n int) int {
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {
@@ -106,12 +133,26 @@ func (e requestEncoding) Unmarshal(data []byte) (context.Context, xexporterhelpe
 	if data[0] != encodingVersion {
 		return ctx, nil, fmt.Errorf("%w: unknown version %d", errBadEncoding, data[0])
 	}
-	var recs []*translate.Record
-	err := eachField(data[1:], func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	// One copy of the stored bytes (the storage may reuse its buffer)
+	// backs every record's key, value and header values.
+	body := bytes.Clone(data[1:])
+	n := 0
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, _ []byte, _ uint64) error {
+		if num == fieldRecord && typ == protowire.BytesType {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return ctx, nil, err
+	}
+	d := recordDecoder{records: make([]translate.Record, 0, n)}
+	recs := make([]*translate.Record, 0, n)
+	err = eachField(body, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != fieldRecord || typ != protowire.BytesType {
 			return nil // unknown fields of later versions are skipped
 		}
-		rec, err := parseRecord(v)
+		rec, err := d.parse(v)
 		if err != nil {
 			return err
 		}
@@ -164,24 +205,42 @@ func (s *restoreStash) drain() []*translate.Record {
 	return out
 }
 
-func parseRecord(data []byte) (*translate.Record, error) {
-	r := &translate.Record{}
+// recordDecoder reads a request's stored records into one slab. Like the
+// translator, it lets consecutive records share what they repeat — topic,
+// thread id, header keys, a span's whole header list, a header value equal
+// to the previous record's (static and instance headers) — so restored
+// records cost the producer what fresh ones do.
+type recordDecoder struct {
+	records []translate.Record // capacity: the request's record count
+	headers []translate.Header
+	prev    *translate.Record
+	keys    []string
+}
+
+func (d *recordDecoder) parse(data []byte) (*translate.Record, error) {
+	d.records = append(d.records, translate.Record{})
+	r := &d.records[len(d.records)-1]
+	var prev translate.Record
+	if d.prev != nil {
+		prev = *d.prev
+	}
+	start := len(d.headers)
 	err := eachField(data, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
 		switch {
 		case num == fieldTopic && typ == protowire.BytesType:
-			r.Topic = string(v)
+			r.Topic = reuse(prev.Topic, v)
 		case num == fieldKey && typ == protowire.BytesType:
-			r.Key = append([]byte{}, v...)
+			r.Key = v
 		case num == fieldValue && typ == protowire.BytesType:
-			r.Value = append([]byte{}, v...)
+			r.Value = v
 		case num == fieldHeader && typ == protowire.BytesType:
-			h, err := parseHeader(v)
+			h, err := d.parseHeader(v)
 			if err != nil {
 				return err
 			}
-			r.Headers = append(r.Headers, h)
+			d.headers = append(d.headers, h)
 		case num == fieldThreadID && typ == protowire.BytesType:
-			r.ThreadID = string(v)
+			r.ThreadID = reuse(prev.ThreadID, v)
 		case num == fieldSequence && typ == protowire.VarintType:
 			r.Sequence = n
 		case num == fieldType && typ == protowire.VarintType:
@@ -195,21 +254,64 @@ func parseRecord(data []byte) (*translate.Record, error) {
 	if r.Topic == "" || len(r.Value) == 0 {
 		return nil, fmt.Errorf("%w: record without topic or value", errBadEncoding)
 	}
+	if hs := d.headers[start:]; len(hs) > 0 {
+		if slices.EqualFunc(hs, prev.Headers, sameHeader) {
+			r.Headers = prev.Headers
+			d.headers = d.headers[:start]
+		} else {
+			for j := range hs {
+				for _, p := range prev.Headers {
+					if sameHeader(hs[j], p) {
+						hs[j].Value = p.Value
+						break
+					}
+				}
+			}
+			r.Headers = hs[:len(hs):len(hs)] // shared: an append must copy
+		}
+	}
+	d.prev = r
 	return r, nil
 }
 
-func parseHeader(data []byte) (translate.Header, error) {
+func (d *recordDecoder) parseHeader(data []byte) (translate.Header, error) {
 	var h translate.Header
 	err := eachField(data, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		switch {
 		case num == fieldHeaderKey && typ == protowire.BytesType:
-			h.Key = string(v)
+			h.Key = d.key(v)
 		case num == fieldHeaderValue && typ == protowire.BytesType:
-			h.Value = append([]byte{}, v...)
+			h.Value = v
 		}
 		return nil
 	})
 	return h, err
+}
+
+// key interns header keys: a request has a handful of distinct ones.
+func (d *recordDecoder) key(b []byte) string {
+	for _, k := range d.keys {
+		if k == string(b) {
+			return k
+		}
+	}
+	k := string(b)
+	if len(d.keys) < 8 {
+		d.keys = append(d.keys, k)
+	}
+	return k
+}
+
+func sameHeader(a, b translate.Header) bool {
+	return a.Key == b.Key && bytes.Equal(a.Value, b.Value)
+}
+
+// reuse returns last when b spells it, else b as a new string.
+func reuse(last string, b []byte) string {
+	if last == string(b) {
+		return last
+	}
+	return string(b)
 }
 
 // eachField walks the protobuf wire fields of data; fn gets a bytes field's

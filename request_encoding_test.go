@@ -1,6 +1,11 @@
 package dashstreamexporter
 
 import (
+	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -102,6 +107,10 @@ func FuzzRequestEncodingUnmarshal(f *testing.F) {
 		_, req2, err := requestEncoding{}.Unmarshal(again)
 		require.NoError(t, err)
 		assert.Equal(t, req.ItemsCount(), req2.ItemsCount())
+		// What decoding shares between records must not change them.
+		again2, err := requestEncoding{}.Marshal(t.Context(), req2)
+		require.NoError(t, err)
+		assert.Equal(t, again, again2)
 	})
 }
 
@@ -132,4 +141,85 @@ func TestRequestEncodingRestoreStash(t *testing.T) {
 	}
 	assert.Equal(t, []uint64{1, 2, 3}, seqs)
 	assert.Empty(t, stash.drain())
+}
+
+// goldenRecords exercise every field of the stored format: several
+// headers (one empty, one shared by both records), a value of more than 127
+// bytes (two-byte lengths) and a record without headers.
+func goldenRecords() []*translate.Record {
+	static := translate.Header{Key: "dashstream-instance", Value: []byte("0123456789abcdef0123456789abcdef")}
+	return []*translate.Record{
+		{
+			Topic: "events", Key: []byte("thread-1"), Value: bytes.Repeat([]byte{0xab}, 200),
+			Headers: []translate.Header{
+				{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")},
+				{Key: "tracestate", Value: []byte("rojo=00f067aa0ba902b7")},
+				{Key: "empty", Value: nil},
+				static,
+			},
+			ThreadID: "thread-1", Sequence: 1_700_000_000_000_001, Type: dashstreampb.MessageType_MESSAGE_TYPE_STATE_DIFF,
+		},
+		{Topic: "events", Key: []byte("thread-1"), Value: []byte{1}, Headers: []translate.Header{static}, ThreadID: "thread-1", Sequence: 1_700_000_000_000_002, Type: dashstreampb.MessageType_MESSAGE_TYPE_EVENT},
+		{Topic: "other", Key: []byte("t2"), Value: []byte{0x01, 0xff}, ThreadID: "t2", Sequence: 7, Type: dashstreampb.MessageType_MESSAGE_TYPE_CHECKPOINT},
+	}
+}
+
+// TestRequestEncodingGolden: the stored format does not change — requests
+// persisted by an earlier version are read back, and the bytes a version
+// writes are what the next one reads.
+func TestRequestEncodingGolden(t *testing.T) {
+	data, err := requestEncoding{}.Marshal(t.Context(), newRecordsRequest(goldenRecords()))
+	require.NoError(t, err)
+	golden, err := os.ReadFile(filepath.Join("testdata", "request_encoding_v1.hex"))
+	require.NoError(t, err)
+	assert.Equal(t, strings.TrimSpace(string(golden)), hex.EncodeToString(data), "goldenRecords as version 1 stores them")
+	_, got, err := requestEncoding{}.Unmarshal(data)
+	require.NoError(t, err)
+	gr := got.(*recordsRequest)
+	require.Len(t, gr.records, 3)
+	for i, want := range goldenRecords() {
+		if i == 0 {
+			want.Headers[2].Value = []byte{} // stored as empty
+		}
+		assert.Equal(t, *want, *gr.records[i], "record %d", i)
+	}
+	assert.Same(t, &gr.records[0].Headers[3].Value[0], &gr.records[1].Headers[0].Value[0], "a value repeated by the next record is shared")
+	again, err := requestEncoding{}.Marshal(t.Context(), gr)
+	require.NoError(t, err)
+	assert.Equal(t, data, again)
+}
+
+// BenchmarkRequestEncodingMarshal: storing one default batch (2,000
+// records, five headers each) in the persistent queue.
+func BenchmarkRequestEncodingMarshal(b *testing.B) {
+	recs := testRecords(defaultBatchMinRecords, 200, "thread-1", 1)
+	static := goldenRecords()[0].Headers
+	for _, r := range recs {
+		r.Headers = append(r.Headers, static...)
+	}
+	req := newRecordsRequest(recs)
+	for b.Loop() {
+		if _, err := (requestEncoding{}).Marshal(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRequestEncodingUnmarshal: reading one default batch (2,000
+// records, five headers each) back from the persistent queue.
+func BenchmarkRequestEncodingUnmarshal(b *testing.B) {
+	recs := testRecords(defaultBatchMinRecords, 200, "thread-1", 1)
+	static := goldenRecords()[0].Headers
+	for _, r := range recs {
+		r.Headers = append(r.Headers, static...)
+	}
+	data, err := (requestEncoding{}).Marshal(b.Context(), newRecordsRequest(recs))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, _, err := (requestEncoding{}).Unmarshal(data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

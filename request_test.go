@@ -103,6 +103,57 @@ func TestRecordsRequestSplitDoesNotAlias(t *testing.T) {
 	assert.Equal(t, [][]uint64{{3, 4}}, sequencesOf(out[1:]))
 }
 
+// TestRecordsRequestMergeAppends: merging request after request into the
+// batch being built (as the batcher does, keeping the first result) appends
+// into the batch's own array — a handful of arrays for the whole batch, not
+// one per merge — without changing any earlier request or split piece.
+func TestRecordsRequestMergeAppends(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		maxSize int
+		sizer   exporterhelper.RequestSizerType
+	}{
+		{"no limit", 0, exporterhelper.RequestSizerTypeItems},
+		{"split by items", 40, exporterhelper.RequestSizerTypeItems},
+		{"split by bytes", 40 * recordSize(testRecords(1, 10, "th", 1)[0]), exporterhelper.RequestSizerTypeBytes},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			type seen struct {
+				r    *recordsRequest
+				want []uint64
+			}
+			var all []seen
+			keep := func(r xexporterhelper.Request) *recordsRequest {
+				rr := r.(*recordsRequest)
+				all = append(all, seen{rr, sequencesOf([]xexporterhelper.Request{rr})[0]})
+				return rr
+			}
+			cur := keep(newRecordsRequest(testRecords(3, 10, "th", 1)))
+			arrays := map[**translate.Record]bool{}
+			next := uint64(4)
+			for range 100 {
+				out, err := cur.MergeSplit(t.Context(), tt.maxSize, tt.sizer, newRecordsRequest(testRecords(2, 10, "th", next)))
+				require.NoError(t, err)
+				next += 2
+				for _, r := range out {
+					keep(r)
+				}
+				// The batcher keeps the last piece when it is not full.
+				cur = out[len(out)-1].(*recordsRequest)
+				arrays[&cur.records[0]] = true
+				assert.Equal(t, newRecordsRequest(cur.records).BytesSize(), cur.BytesSize())
+			}
+			for i, s := range all {
+				assert.Equal(t, s.want, sequencesOf([]xexporterhelper.Request{s.r})[0], "request %d changed", i)
+			}
+			if tt.maxSize == 0 {
+				assert.Len(t, cur.records, 203)
+				assert.LessOrEqual(t, len(arrays), 12, "one array per growth, not one per merge")
+			}
+		})
+	}
+}
+
 func TestRecordsRequestMergeWrongType(t *testing.T) {
 	a := newRecordsRequest(testRecords(1, 10, "th", 1))
 	_, err := a.MergeSplit(t.Context(), 0, exporterhelper.RequestSizerTypeItems, otherRequest{})
@@ -125,4 +176,29 @@ func TestThreadsOf(t *testing.T) {
 	recs := append(testRecords(2, 1, "b", 1), testRecords(2, 1, "a", 1)...)
 	recs = append(recs, testRecords(1, 1, "b", 3)...)
 	assert.Equal(t, []string{"b", "a"}, threadsOf(recs))
+}
+
+// BenchmarkRecordsRequestMerge: what the batcher's merging costs for one
+// batch at the defaults (min_size 2,000 records) built from calls of 64
+// records each, as it merges them: into the batch being built, keeping the
+// result.
+func BenchmarkRecordsRequestMerge(b *testing.B) {
+	const perCall, calls = 64, defaultBatchMinRecords / 64
+	reqs := make([]*recordsRequest, calls)
+	for i := range reqs {
+		reqs[i] = newRecordsRequest(testRecords(perCall, 200, "th", uint64(i*perCall)))
+	}
+	for b.Loop() {
+		var cur xexporterhelper.Request
+		for _, r := range reqs {
+			in := &recordsRequest{records: r.records[:perCall:perCall], bytes: r.bytes, ownsTail: true}
+			var out []xexporterhelper.Request
+			if cur == nil {
+				out, _ = in.MergeSplit(b.Context(), defaultBatchMaxRecords, exporterhelper.RequestSizerTypeItems, nil)
+			} else {
+				out, _ = cur.MergeSplit(b.Context(), defaultBatchMaxRecords, exporterhelper.RequestSizerTypeItems, in)
+			}
+			cur = out[len(out)-1]
+		}
+	}
 }
