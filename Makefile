@@ -123,11 +123,6 @@ PROGRAMS := ./$(COLLECTOR_PKG) ./cmd/dashstream ./cmd/devkafka ./cmd/demo
 # Linked without the symbol table and DWARF, as ocb links (a faster link;
 # panics still print file:line). PROGRAMS_LDFLAGS= keeps them, for a debugger.
 PROGRAMS_LDFLAGS ?= -s -w
-# One backend thread per compile: go build already runs one compile per
-# core, and each compile's default of up to 4 backend threads only
-# oversubscribes the cores (a cold build on 2 cores: 189 s -> 178 s, system
-# time 88 s -> 74 s). PROGRAMS_GCFLAGS= restores the default.
-PROGRAMS_GCFLAGS ?= all=-c=1
 # The standard-library packages the programs import (`make programs-std`,
 # part of `make generate`). On a cold cache `make programs` compiles them
 # while `go list` downloads the modules, which otherwise leaves both cores
@@ -140,9 +135,9 @@ PROGRAMS_STD := scripts/programs-std.txt
 programs: ## build the collector, the CLI, the dev Kafka and the demo into dist/bin/ (one go build)
 	@mkdir -p $(DIST_BIN)
 	@std=$$($(GO) list -e -f '{{if not .Error}}{{.ImportPath}}{{end}}' $$(cat $(PROGRAMS_STD))); \
-	$(GO) build -gcflags="$(PROGRAMS_GCFLAGS)" $$std 2>/dev/null & \
+	$(GO) build $$std 2>/dev/null & \
 	GOMAXPROCS=16 $(GO) list -deps $(PROGRAMS) >/dev/null; wait
-	$(GO) build -gcflags="$(PROGRAMS_GCFLAGS)" -ldflags="$(PROGRAMS_LDFLAGS)" -o $(DIST_BIN)/ $(PROGRAMS)
+	$(GO) build -ldflags="$(PROGRAMS_LDFLAGS)" -o $(DIST_BIN)/ $(PROGRAMS)
 	@ln -f $(DIST_BIN)/otelcol-dashstream $(COLLECTOR)
 collector: programs ## build dist/otelcol-dashstream (cmd/otelcol-dashstream, from builder-config.yaml)
 cli: programs ## build the dashstream CLI into dist/bin/
