@@ -12,10 +12,14 @@
 #   STARTUP_TIMEOUT         seconds to wait for a port    (60)
 #   SERVE_ADDR              dashstream serve's address    (127.0.0.1:8080)
 #   DASHFLOW_UI_DIST        the DashFlow UI's built files, served at / by dashstream serve (optional)
+#   DIST_DIR                where the built programs are  (dist; make run: dist/dev)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIST_BIN=$ROOT/dist/bin
-COLLECTOR_BIN=$ROOT/dist/otelcol-dashstream
+# DIST_DIR: where the programs are (dist/ of the release profile; make run
+# passes dist/dev/, see the Makefile's PROFILE).
+DIST_DIR=${DIST_DIR:-$ROOT/dist}
+DIST_BIN=$DIST_DIR/bin
+COLLECTOR_BIN=$DIST_DIR/otelcol-dashstream
 RUN_DIR=$ROOT/dist/run
 
 export DASHSTREAM_KAFKA_ADDR=${DASHSTREAM_KAFKA_ADDR:-127.0.0.1:9092}
@@ -41,7 +45,7 @@ die() {
 require_built() {
 	local f
 	for f in "$COLLECTOR_BIN" "$DIST_BIN/devkafka" "$DIST_BIN/dashstream" "$@"; do
-		[[ -x $f ]] || die "$f is missing: run 'make collector cli devkafka demo' (or 'make run')"
+		[[ -x $f ]] || die "$f is missing: run 'make programs' (PROFILE=dev for dist/dev/), or 'make run'"
 	done
 }
 
