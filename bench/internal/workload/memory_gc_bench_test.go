@@ -1,0 +1,61 @@
+package workload_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/dashstream/dashstreamexporter/bench/internal/workload"
+	"github.com/dashstream/dashstreamexporter/dashstream/translate"
+)
+
+// BenchmarkFullMemoryGC is what the translator's long-lived memory costs
+// the garbage collector: a translator that has run the saturation
+// workload long enough to fill its span memory (2^18 spans, as in a
+// collector that has run for a while), then full collections with it
+// live. b.N counts collections; gc-ns/op is the wall time of one (run it
+// with -cpu 1: one mark worker, so that is its CPU time), heap-MiB the
+// live heap after it.
+func BenchmarkFullMemoryGC(b *testing.B) {
+	tpl, err := workload.Build(workload.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := translate.New(translate.DefaultConfig(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var buf []byte
+	for gen, spans := uint64(1), 0; spans < 300_000; gen++ {
+		now := uint64(time.Now().UnixNano())
+		for i := range tpl.Requests {
+			buf = tpl.Requests[i].Render(buf, gen, now, now, uint64(time.Millisecond))
+			req := ptraceotlp.NewExportRequest()
+			if err := req.UnmarshalProto(buf); err != nil {
+				b.Fatal(err)
+			}
+			res, err := tr.Translate(ctx, req.Traces())
+			if err != nil {
+				b.Fatal(err)
+			}
+			res.Release()
+			spans += tpl.Requests[i].Spans
+		}
+	}
+	runtime.GC()
+	b.ResetTimer()
+	for range b.N {
+		runtime.GC()
+	}
+	b.StopTimer()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "gc-ns/op")
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+	b.ReportMetric(0, "ns/op")
+	runtime.KeepAlive(tr)
+}
