@@ -706,7 +706,6 @@ func (r *resolver) remember(spans, ignored []*spanInfo) {
 	}
 }
 
-
 // nthRun is the id of a trace's run number n (from 0) when the convention
 // gives none.
 func nthRun(trace pcommon.TraceID, n int) string {
