@@ -7,7 +7,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// Bounds of the span memory: about 60 bytes a span and 200 a trace.
+// Bounds of the span memory: 56 bytes a span (spanTable) and about 250 a
+// trace.
 const (
 	maxSpanMemory      = 1 << 18
 	maxRunTraceMemory  = 1 << 15
@@ -26,22 +27,19 @@ const (
 // forgotten first (a span older than the memory arriving again is
 // translated again).
 //
-// The span map is the largest structure a collector keeps (2^18 spans,
-// about 10 MiB): its keys and values hold no pointers, so the garbage
-// collector never scans it; the run names its memos refer to are interned
-// in runs.
+// The spans are the largest structure a collector keeps (2^18 spans,
+// 14 MiB, spanTable): they hold no pointers, so the garbage collector
+// never scans them; the run names their memos refer to are interned in
+// runs.
 type spanMemory struct {
 	mu    sync.Mutex
-	spans map[spanKey]storedMemo
-	ring  []spanKey
-	next  int
-	// maxSpans and maxTraces bound spans and traces (maxSpanMemory and
-	// maxRunTraceMemory; smaller in tests).
-	maxSpans, maxTraces int
-	runs                runNames
-	traces              map[pcommon.TraceID]*traceRuns
-	tring               []pcommon.TraceID
-	tnext               int
+	spans spanTable
+	runs  runNames
+	// maxTraces bounds traces (maxRunTraceMemory; smaller in tests).
+	maxTraces int
+	traces    map[pcommon.TraceID]*traceRuns
+	tring     []pcommon.TraceID
+	tnext     int
 }
 
 // spanMemo is what is remembered of one span.
@@ -112,8 +110,7 @@ type rootMemo struct {
 
 func newSpanMemory(maxSpans, maxTraces int) *spanMemory {
 	return &spanMemory{
-		spans:     make(map[spanKey]storedMemo),
-		maxSpans:  maxSpans,
+		spans:     newSpanTable(maxSpans),
 		maxTraces: maxTraces,
 		runs:      runNames{ids: make(map[string]runRef)},
 		traces:    make(map[pcommon.TraceID]*traceRuns),
@@ -122,8 +119,8 @@ func newSpanMemory(maxSpans, maxTraces int) *spanMemory {
 
 // lookup returns the memo of a span (locked by the caller).
 func (m *spanMemory) lookup(k spanKey) (spanMemo, bool) {
-	v, ok := m.spans[k]
-	if !ok {
+	v := m.spans.get(k)
+	if v == nil {
 		return spanMemo{}, false
 	}
 	return spanMemo{parent: v.parent, run: m.runs.name(v.run), outside: v.outside}, true
@@ -133,31 +130,24 @@ func (m *spanMemory) lookup(k spanKey) (spanMemo, bool) {
 // (locked by the caller). hint: the run's name in runs, if the caller
 // knows one (see runNames.acquire).
 func (m *spanMemory) remember(k spanKey, v spanMemo, hint runRef) runRef {
-	if old, ok := m.spans[k]; ok {
+	if old := m.spans.get(k); old != nil {
 		ref := m.runs.acquire(v.run, hint)
 		m.runs.release(old.run)
-		m.spans[k] = storedMemo{parent: v.parent, run: ref, outside: v.outside}
+		*old = storedMemo{parent: v.parent, run: ref, outside: v.outside}
 		return ref
 	}
 	return m.add(k, v, hint)
 }
 
 // add stores the memo of a span the memory holds none of (a span
-// dropDuplicates let through: one probe of the map fewer than remember),
+// dropDuplicates let through: one look-up fewer than remember),
 // forgetting the oldest span when the memory is full (locked by the
 // caller). It returns the run's name in runs.
 func (m *spanMemory) add(k spanKey, v spanMemo, hint runRef) runRef {
 	ref := m.runs.acquire(v.run, hint)
-	if len(m.ring) < m.maxSpans {
-		m.ring = append(m.ring, k)
-	} else {
-		oldest := m.ring[m.next]
-		m.runs.release(m.spans[oldest].run)
-		delete(m.spans, oldest)
-		m.ring[m.next] = k
-		m.next = (m.next + 1) % m.maxSpans
+	if old, evicted := m.spans.add(k, storedMemo{parent: v.parent, run: ref, outside: v.outside}); evicted {
+		m.runs.release(old.run)
 	}
-	m.spans[k] = storedMemo{parent: v.parent, run: ref, outside: v.outside}
 	return ref
 }
 
