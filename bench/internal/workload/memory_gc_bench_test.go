@@ -30,7 +30,9 @@ func BenchmarkFullMemoryGC(b *testing.B) {
 	}
 	ctx := context.Background()
 	var buf []byte
-	for gen, spans := uint64(1), 0; spans < 300_000; gen++ {
+	var cpu time.Duration
+	spans := 0
+	for gen := uint64(1); spans < 300_000; gen++ {
 		now := uint64(time.Now().UnixNano())
 		for i := range tpl.Requests {
 			buf = tpl.Requests[i].Render(buf, gen, now, now, uint64(time.Millisecond))
@@ -38,11 +40,13 @@ func BenchmarkFullMemoryGC(b *testing.B) {
 			if err := req.UnmarshalProto(buf); err != nil {
 				b.Fatal(err)
 			}
+			c0 := cpuTime()
 			res, err := tr.Translate(ctx, req.Traces())
 			if err != nil {
 				b.Fatal(err)
 			}
 			res.Release()
+			cpu += cpuTime() - c0
 			spans += tpl.Requests[i].Spans
 		}
 	}
@@ -56,6 +60,7 @@ func BenchmarkFullMemoryGC(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "gc-ns/op")
 	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(spans), "fill-cpu-ns/span")
 	b.ReportMetric(0, "ns/op")
 	runtime.KeepAlive(tr)
 }
