@@ -27,10 +27,10 @@ const (
 // forgotten first (a span older than the memory arriving again is
 // translated again).
 //
-// The spans are the largest structure a collector keeps (2^18 spans,
-// 14 MiB, spanTable): they hold no pointers, so the garbage collector
-// never scans them; the run names their memos refer to are interned in
-// runs.
+// The spans are among the largest structures a collector keeps (2^18
+// spans, 14 MiB, spanTable): they hold no pointers, so the garbage
+// collector never scans them; the run names their memos refer to are
+// interned in runs.
 type spanMemory struct {
 	mu    sync.Mutex
 	spans spanTable
@@ -53,7 +53,7 @@ type spanMemo struct {
 	outside bool
 }
 
-// storedMemo is a spanMemo as the span map holds it: its run is a name in
+// storedMemo is a spanMemo as the span table holds it: its run is a name in
 // spanMemory.runs.
 type storedMemo struct {
 	parent  pcommon.SpanID
