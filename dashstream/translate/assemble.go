@@ -318,16 +318,16 @@ func (t *Translator) endElsewhere(rw *runWork, home string, threads map[string]*
 // one still in the span memory (an SDK retrying an export whose answer it
 // missed sends the same spans again): they produce nothing new, and are
 // counted as ignored, reason duplicate_span. spans are in canonical order;
-// index (the call's ignored spans) gets the spans kept. The span memory is
-// locked by the caller.
+// index (the call's ignored spans) gets the spans kept, which have no memo in
+// the span memory (resolver.remember adds theirs without looking again).
+// The span memory is locked by the caller.
 func (t *Translator) dropDuplicates(spans []*spanInfo, index map[spanKey]*spanInfo, st *Stats) []*spanInfo {
 	out := spans[:0]
 	for _, si := range spans {
 		k := spanKey{si.traceID, si.spanID}
 		_, dup := index[k]
 		if !dup {
-			m, ok := t.spans.lookup(k)
-			dup = ok && m.seen
+			_, dup = t.spans.lookup(k)
 		}
 		if dup {
 			st.SpansIgnored[ignoreDuplicateSpan]++

@@ -63,8 +63,8 @@ func (e *emitter) expire() {
 		return
 	}
 	cutoff := e.now - int64(timeout)
-	for _, id := range e.s.runs.ids {
-		rs := e.s.runs.runs[id]
+	for _, run := range e.s.runs.list {
+		id, rs := run.id, run.state
 		if !rs.started || rs.ended || rs.lastSeen >= cutoff || rs.origin == nil {
 			continue
 		}

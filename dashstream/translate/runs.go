@@ -76,6 +76,9 @@ type callRun struct {
 	// on member while there is one.
 	members []*spanInfo
 	member  [1]*spanInfo
+	// ref: its name in the span memory's run names, once a span of the
+	// call is remembered in it (runNames.acquire's hint).
+	ref runRef
 }
 
 // final follows a pending run to the run its spans are in.
@@ -385,7 +388,7 @@ func (r *resolver) parentPlace(si *spanInfo) place {
 	// Not in this call: what earlier calls left.
 	for hop := 0; hop < maxMemoryChainHops; hop++ {
 		m, ok := r.mem.lookup(k)
-		if !ok || !m.seen {
+		if !ok {
 			return place{kind: placeUnknown, missing: k.span}
 		}
 		switch {
@@ -666,7 +669,7 @@ func (r *resolver) closeProvisional(tr *traceRuns, by *spanInfo) {
 		if r.index[spanKey{by.traceID, w}] != nil {
 			continue
 		}
-		if m, ok := r.mem.lookup(spanKey{by.traceID, w}); ok && m.seen {
+		if _, ok := r.mem.lookup(spanKey{by.traceID, w}); ok {
 			continue
 		}
 		if w == by.parentID {
@@ -678,19 +681,28 @@ func (r *resolver) closeProvisional(tr *traceRuns, by *spanInfo) {
 }
 
 // remember leaves in the span memory where each span of the call sits.
+// The recognised spans (spans) passed dropDuplicates: the memory holds
+// nothing of them yet.
 func (r *resolver) remember(spans, ignored []*spanInfo) {
 	for _, si := range spans {
-		r.mem.remember(spanKey{si.traceID, si.spanID}, spanMemo{parent: si.parentID, run: si.run, recognised: true, seen: true})
+		run := si.res.run.final()
+		run.ref = r.mem.add(spanKey{si.traceID, si.spanID}, spanMemo{parent: si.parentID, run: si.run}, run.ref)
 	}
 	for _, si := range ignored {
-		m := spanMemo{parent: si.parentID, seen: true}
+		m := spanMemo{parent: si.parentID}
+		var run *callRun
 		switch p := r.placeOf(si); p.kind {
 		case placeRun:
-			m.run = p.run.final().id
+			run = p.run.final()
+			m.run = run.id
 		case placeOutside:
 			m.outside = true
 		}
-		r.mem.remember(spanKey{si.traceID, si.spanID}, m)
+		if run == nil {
+			r.mem.remember(spanKey{si.traceID, si.spanID}, m, 0)
+			continue
+		}
+		run.ref = r.mem.remember(spanKey{si.traceID, si.spanID}, m, run.ref)
 	}
 }
 

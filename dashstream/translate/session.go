@@ -191,35 +191,41 @@ func (r *runState) router(node string, step int64, hasStep bool) (routerMemo, bo
 	return routerMemo{}, false
 }
 
-// runMemory is a small insertion-ordered map of runs, oldest forgotten first.
+// runMemory is a session's runs in the order first seen, oldest forgotten
+// first. A list: a thread has a run or a few at a time, which a map held
+// in about 300 bytes more a session.
 type runMemory struct {
-	ids  []string
-	runs map[string]*runState
+	list []sessionRun
 }
 
+// sessionRun is one run of runMemory.
+type sessionRun struct {
+	id    string
+	state *runState
+}
+
+// get returns the run id, remembering it on first sight.
 func (m *runMemory) get(id string) *runState {
-	if r, ok := m.runs[id]; ok {
-		return r
+	for i := len(m.list) - 1; i >= 0; i-- { // the newest runs are asked for most
+		if m.list[i].id == id {
+			return m.list[i].state
+		}
 	}
-	if m.runs == nil {
-		m.runs = make(map[string]*runState, 2)
-	}
-	if len(m.ids) >= maxRunsPerSession {
-		delete(m.runs, m.ids[0])
-		copy(m.ids, m.ids[1:])
-		m.ids = m.ids[:len(m.ids)-1]
+	if len(m.list) >= maxRunsPerSession {
+		copy(m.list, m.list[1:])
+		m.list[len(m.list)-1] = sessionRun{}
+		m.list = m.list[:len(m.list)-1]
 	}
 	r := &runState{}
-	m.ids = append(m.ids, id)
-	m.runs[id] = r
+	m.list = append(m.list, sessionRun{id: id, state: r})
 	return r
 }
 
 // noteOpenRuns refreshes oldestOpen from the session's runs.
 func (s *session) noteOpenRuns() {
 	var oldest int64
-	for _, id := range s.runs.ids {
-		rs := s.runs.runs[id]
+	for _, run := range s.runs.list {
+		rs := run.state
 		if rs.started && !rs.ended && (oldest == 0 || rs.lastSeen < oldest) {
 			oldest = max(rs.lastSeen, 1)
 		}

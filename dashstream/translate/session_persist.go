@@ -203,8 +203,8 @@ func (t *Translator) saveSession(s *session, red dashstream.StateRedactor) saved
 	if len(out.LastCheckpoint) == 0 {
 		out.LastCheckpoint = nil
 	}
-	for _, id := range s.runs.ids {
-		r := s.runs.runs[id]
+	for _, run := range s.runs.list {
+		id, r := run.id, run.state
 		if r == nil {
 			continue
 		}

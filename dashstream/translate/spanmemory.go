@@ -1,12 +1,14 @@
 package translate
 
 import (
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// Bounds of the span memory: about 80 bytes a span and 200 a trace.
+// Bounds of the span memory: 56 bytes a span (spanTable) and about 250 a
+// trace.
 const (
 	maxSpanMemory      = 1 << 18
 	maxRunTraceMemory  = 1 << 15
@@ -24,14 +26,20 @@ const (
 // shared by every call and bounded: the oldest spans and traces are
 // forgotten first (a span older than the memory arriving again is
 // translated again).
+//
+// The spans are among the largest structures a collector keeps (2^18
+// spans, 14 MiB, spanTable): they hold no pointers, so the garbage
+// collector never scans them; the run names their memos refer to are
+// interned in runs.
 type spanMemory struct {
-	mu     sync.Mutex
-	spans  map[spanKey]spanMemo
-	ring   []spanKey
-	next   int
-	traces map[pcommon.TraceID]*traceRuns
-	tring  []pcommon.TraceID
-	tnext  int
+	mu    sync.Mutex
+	spans spanTable
+	runs  runNames
+	// maxTraces bounds traces (maxRunTraceMemory; smaller in tests).
+	maxTraces int
+	traces    map[pcommon.TraceID]*traceRuns
+	tring     []pcommon.TraceID
+	tnext     int
 }
 
 // spanMemo is what is remembered of one span.
@@ -40,11 +48,17 @@ type spanMemo struct {
 	// run: the run a recognised span is in, the run an ignored span sits in
 	// ("" = none known).
 	run string
-	// recognised: the span is part of a run; seen: the span itself arrived
-	// (false: a placeholder, a parent that spans of run are waiting for);
 	// outside: an ignored span whose chain reaches the trace's root with no
 	// run above it.
-	recognised, seen, outside bool
+	outside bool
+}
+
+// storedMemo is a spanMemo as the span table holds it: its run is a name in
+// spanMemory.runs.
+type storedMemo struct {
+	parent  pcommon.SpanID
+	run     runRef
+	outside bool
 }
 
 // traceRuns is what one trace's runs look like so far.
@@ -67,9 +81,13 @@ type traceRuns struct {
 	// parents it waited for (their spans are late for it).
 	expired      string
 	expiredWaits []pcommon.SpanID
-	// threads: the thread each run started on (a few runs a trace).
-	threads map[string]string
+	// threads: the thread each run started on (a few runs a trace: a list
+	// holds one in 32 bytes, a map in about 300).
+	threads []threadOfRun
 }
+
+// threadOfRun is the thread a run of a trace started on.
+type threadOfRun struct{ run, thread string }
 
 // runKey names a run of a trace.
 type runKey struct {
@@ -90,33 +108,110 @@ type rootMemo struct {
 	start, end uint64
 }
 
-func newSpanMemory() *spanMemory {
+func newSpanMemory(maxSpans, maxTraces int) *spanMemory {
 	return &spanMemory{
-		spans:  make(map[spanKey]spanMemo),
-		traces: make(map[pcommon.TraceID]*traceRuns),
+		spans:     newSpanTable(maxSpans),
+		maxTraces: maxTraces,
+		runs:      runNames{ids: make(map[string]runRef)},
+		traces:    make(map[pcommon.TraceID]*traceRuns),
 	}
 }
 
 // lookup returns the memo of a span (locked by the caller).
 func (m *spanMemory) lookup(k spanKey) (spanMemo, bool) {
-	v, ok := m.spans[k]
-	return v, ok
+	v := m.spans.get(k)
+	if v == nil {
+		return spanMemo{}, false
+	}
+	return spanMemo{parent: v.parent, run: m.runs.name(v.run), outside: v.outside}, true
 }
 
-// remember stores the memo of a span (locked by the caller).
-func (m *spanMemory) remember(k spanKey, v spanMemo) {
-	if _, ok := m.spans[k]; ok {
-		m.spans[k] = v
+// remember stores the memo of a span, replacing what was known of it
+// (locked by the caller). hint: the run's name in runs, if the caller
+// knows one (see runNames.acquire).
+func (m *spanMemory) remember(k spanKey, v spanMemo, hint runRef) runRef {
+	if old := m.spans.get(k); old != nil {
+		ref := m.runs.acquire(v.run, hint)
+		m.runs.release(old.run)
+		*old = storedMemo{parent: v.parent, run: ref, outside: v.outside}
+		return ref
+	}
+	return m.add(k, v, hint)
+}
+
+// add stores the memo of a span the memory holds none of (a span
+// dropDuplicates let through: one look-up fewer than remember),
+// forgetting the oldest span when the memory is full (locked by the
+// caller). It returns the run's name in runs.
+func (m *spanMemory) add(k spanKey, v spanMemo, hint runRef) runRef {
+	ref := m.runs.acquire(v.run, hint)
+	if old, evicted := m.spans.add(k, storedMemo{parent: v.parent, run: ref, outside: v.outside}); evicted {
+		m.runs.release(old.run)
+	}
+	return ref
+}
+
+// runRef names a run in runNames (0: none).
+type runRef uint32
+
+// runNames interns the run ids the span memos name: one copy of each,
+// counted by the memos naming it, and forgotten (its ref reused) when the
+// last of them is overwritten or forgotten. A memo keeps its run when the
+// trace's traceRuns are forgotten. Locked with the span memory.
+type runNames struct {
+	ids   map[string]runRef
+	names []string // by ref-1 ("" while free)
+	refs  []uint32 // memos naming each
+	free  []runRef
+}
+
+// acquire returns the ref of name ("": 0), counting one more memo naming
+// it. hint, when it still names name (a ref the caller got for the same
+// run earlier in the call), saves hashing the name.
+func (n *runNames) acquire(name string, hint runRef) runRef {
+	if name == "" {
+		return 0
+	}
+	if hint != 0 && int(hint) <= len(n.names) && n.names[hint-1] == name {
+		n.refs[hint-1]++
+		return hint
+	}
+	if ref, ok := n.ids[name]; ok {
+		n.refs[ref-1]++
+		return ref
+	}
+	name = strings.Clone(name) // not the rest of whatever it was cut from
+	var ref runRef
+	if k := len(n.free); k > 0 {
+		ref, n.free = n.free[k-1], n.free[:k-1]
+		n.names[ref-1], n.refs[ref-1] = name, 1
+	} else {
+		n.names, n.refs = append(n.names, name), append(n.refs, 1)
+		ref = runRef(len(n.names))
+	}
+	n.ids[name] = ref
+	return ref
+}
+
+// release counts one memo fewer naming ref, forgetting the name with the
+// last.
+func (n *runNames) release(ref runRef) {
+	if ref == 0 {
 		return
 	}
-	if len(m.ring) < maxSpanMemory {
-		m.ring = append(m.ring, k)
-	} else {
-		delete(m.spans, m.ring[m.next])
-		m.ring[m.next] = k
-		m.next = (m.next + 1) % maxSpanMemory
+	if n.refs[ref-1]--; n.refs[ref-1] == 0 {
+		delete(n.ids, n.names[ref-1])
+		n.names[ref-1] = ""
+		n.free = append(n.free, ref)
 	}
-	m.spans[k] = v
+}
+
+// name returns the run ref names.
+func (n *runNames) name(ref runRef) string {
+	if ref == 0 {
+		return ""
+	}
+	return n.names[ref-1]
 }
 
 // trace returns the run bookkeeping of a trace, created when missing
@@ -126,12 +221,12 @@ func (m *spanMemory) trace(id pcommon.TraceID) *traceRuns {
 		return tr
 	}
 	tr := &traceRuns{}
-	if len(m.tring) < maxRunTraceMemory {
+	if len(m.tring) < m.maxTraces {
 		m.tring = append(m.tring, id)
 	} else {
 		delete(m.traces, m.tring[m.tnext])
 		m.tring[m.tnext] = id
-		m.tnext = (m.tnext + 1) % maxRunTraceMemory
+		m.tnext = (m.tnext + 1) % m.maxTraces
 	}
 	m.traces[id] = tr
 	return tr
@@ -179,14 +274,13 @@ func (m *spanMemory) runThread(k runKey, thread string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	tr := m.trace(k.trace)
-	if th, ok := tr.threads[k.run]; ok {
-		return th
-	}
-	if tr.threads == nil {
-		tr.threads = make(map[string]string, 1)
+	for _, rt := range tr.threads {
+		if rt.run == k.run {
+			return rt.thread
+		}
 	}
 	if len(tr.threads) < maxRootsPerTrace {
-		tr.threads[k.run] = thread
+		tr.threads = append(tr.threads, threadOfRun{k.run, thread})
 	}
 	return thread
 }

@@ -51,10 +51,12 @@ type observedNode struct {
 	kinds int
 }
 
-// observedEdge is an edge taken at least once. label is the condition of
-// the router that chose it, when one did.
+// observedEdge is an edge taken at least once, between two of the graph's
+// nodes (their places in observedGraph.nodes: 24 bytes an edge, and no
+// second copy of the names). label is the condition of the router that
+// chose it, when one did.
 type observedEdge struct {
-	from, to    string
+	from, to    uint16
 	conditional bool
 	label       string
 }
@@ -107,24 +109,26 @@ func (g *observedGraph) room(n int) bool {
 	return true
 }
 
-func (g *observedGraph) node(name string) *observedNode {
+// node returns the place in nodes of the node named name, adding it on
+// first sight (-1: no room for it).
+func (g *observedGraph) node(name string) int {
 	for i := range g.nodes {
 		if g.nodes[i].name == name {
-			return &g.nodes[i]
+			return i
 		}
 	}
 	if len(g.nodes) >= maxObservedNodes || !g.room(len(name)) {
 		g.incomplete = true
-		return nil
+		return -1
 	}
 	g.nodes = append(g.nodes, observedNode{name: name})
 	g.schema = ""
-	return &g.nodes[len(g.nodes)-1]
+	return len(g.nodes) - 1
 }
 
 func (g *observedGraph) addNode(name string, kinds int) {
-	if n := g.node(name); n != nil && n.kinds|kinds != n.kinds {
-		n.kinds |= kinds
+	if i := g.node(name); i >= 0 && g.nodes[i].kinds|kinds != g.nodes[i].kinds {
+		g.nodes[i].kinds |= kinds
 		g.schema = ""
 	}
 }
@@ -132,7 +136,7 @@ func (g *observedGraph) addNode(name string, kinds int) {
 // setEntry records the graph's entry point: the first node of its first run,
 // unless the convention names one (named wins).
 func (g *observedGraph) setEntry(name string, named bool) {
-	if g.entry == name || (g.entry != "" && !named) || g.node(name) == nil {
+	if g.entry == name || (g.entry != "" && !named) || g.node(name) < 0 {
 		return
 	}
 	g.entry = name
@@ -140,12 +144,13 @@ func (g *observedGraph) setEntry(name string, named bool) {
 }
 
 func (g *observedGraph) addEdge(from, to string, conditional bool, label string) {
-	if g.node(from) == nil || g.node(to) == nil {
+	f, t := g.node(from), g.node(to)
+	if f < 0 || t < 0 {
 		return
 	}
 	for i := range g.edges {
 		e := &g.edges[i]
-		if e.from == from && e.to == to {
+		if e.from == uint16(f) && e.to == uint16(t) {
 			if conditional && !e.conditional {
 				e.conditional, e.label = true, label
 				g.schema = ""
@@ -157,7 +162,7 @@ func (g *observedGraph) addEdge(from, to string, conditional bool, label string)
 		g.incomplete = true
 		return
 	}
-	g.edges = append(g.edges, observedEdge{from: from, to: to, conditional: conditional, label: label})
+	g.edges = append(g.edges, observedEdge{from: uint16(f), to: uint16(t), conditional: conditional, label: label})
 	g.schema = ""
 }
 
@@ -240,17 +245,18 @@ func (g *observedGraph) schemaJSON(budget int) string {
 	var edges []graphSchemaEdge
 	branches := map[string]int{} // from → index of its conditional edge
 	for _, e := range g.edges {
+		from, to := g.nodes[e.from].name, g.nodes[e.to].name
 		if !e.conditional {
-			edges = append(edges, graphSchemaEdge{From: e.from, To: e.to, EdgeType: "direct"})
+			edges = append(edges, graphSchemaEdge{From: from, To: to, EdgeType: "direct"})
 			continue
 		}
-		if i, ok := branches[e.from]; ok {
-			edges[i].ConditionalTargets = append(edges[i].ConditionalTargets, e.to)
+		if i, ok := branches[from]; ok {
+			edges[i].ConditionalTargets = append(edges[i].ConditionalTargets, to)
 			continue
 		}
-		branches[e.from] = len(edges)
+		branches[from] = len(edges)
 		edges = append(edges, graphSchemaEdge{
-			From: e.from, To: e.to, EdgeType: "conditional", Label: e.label, ConditionalTargets: []string{e.to},
+			From: from, To: to, EdgeType: "conditional", Label: e.label, ConditionalTargets: []string{to},
 		})
 	}
 	head := append([]byte(`{"name":`), mustMarshal(g.name)...)

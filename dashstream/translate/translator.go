@@ -112,7 +112,7 @@ func newTranslator(cfg Config, logger *zap.Logger, now func() time.Time) (*Trans
 		clock:         clock,
 		sessions:      newSessionTable(cfg.MaxThreads, cfg.IdleTimeout, cfg.StateMemoryBytes, now, clock),
 		traces:        newTraceMemory(maxTraceMemory),
-		spans:         newSpanMemory(),
+		spans:         newSpanMemory(maxSpanMemory, maxRunTraceMemory),
 		now:           now,
 	}, nil
 }

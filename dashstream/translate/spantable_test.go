@@ -1,0 +1,90 @@
+package translate
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// checkSpanTable asserts the table's invariants: at most max spans, every
+// ring entry found by its key at an index place reachable from where it
+// belongs (no free place between), the index at most half full and
+// holding nothing else.
+func checkSpanTable(t *testing.T, tb *spanTable) {
+	t.Helper()
+	require.LessOrEqual(t, len(tb.ring), tb.max)
+	used := 0
+	for _, e := range tb.index {
+		if e != 0 {
+			used++
+		}
+	}
+	require.Equal(t, len(tb.ring), used, "one index place per ring entry")
+	if len(tb.ring) > 0 {
+		require.LessOrEqual(t, 2*used, len(tb.index), "the index is at most half full")
+	}
+	for slot, e := range tb.ring {
+		pos, found := tb.find(e.key, tb.hash(e.key))
+		require.Equal(t, slot, found, "ring entry %d found by its key", slot)
+		require.Equal(t, uint64(slot+1), tb.index[pos]&(1<<32-1))
+	}
+}
+
+// TestSpanTable runs random adds, look-ups and changes against a model (a
+// map and the order of adds) in tables small enough to wrap many times,
+// with keys sharing trace ids and span ids (many collisions in the small
+// indexes, so removals move entries back).
+func TestSpanTable(t *testing.T) {
+	for _, max := range []int{1, 2, 7, 37, 300} {
+		rng := rand.New(rand.NewPCG(uint64(max), 1))
+		tb := newSpanTable(max)
+		model := map[spanKey]storedMemo{}
+		var order []spanKey
+		key := func() spanKey {
+			var k spanKey
+			k.trace = pcommon.TraceID{byte(rng.IntN(4))}
+			k.span = pcommon.SpanID{byte(rng.IntN(64)), byte(rng.IntN(4))}
+			return k
+		}
+		for op := 0; op < 20000; op++ {
+			k := key()
+			got := tb.get(k)
+			want, ok := model[k]
+			require.Equal(t, ok, got != nil, "max %d op %d: held", max, op)
+			if ok {
+				require.Equal(t, want, *got, "max %d op %d", max, op)
+				if rng.IntN(2) == 0 {
+					*got = storedMemo{run: runRef(op), outside: true}
+					model[k] = *got
+				}
+				continue
+			}
+			v := storedMemo{parent: pcommon.SpanID{byte(op)}, run: runRef(op)}
+			old, evicted := tb.add(k, v)
+			model[k] = v
+			order = append(order, k)
+			require.Equal(t, len(order) > max, evicted, "max %d op %d: evicted", max, op)
+			if evicted {
+				gone := order[0]
+				order = order[1:]
+				assert.Equal(t, model[gone], old, "the oldest span's memo")
+				delete(model, gone)
+				require.Nil(t, tb.get(gone), "the oldest span is forgotten")
+			}
+			if op%97 == 0 {
+				checkSpanTable(t, &tb)
+			}
+		}
+		checkSpanTable(t, &tb)
+		require.Equal(t, len(model), tb.len())
+		for k, v := range model {
+			got := tb.get(k)
+			require.NotNil(t, got)
+			require.Equal(t, v, *got)
+		}
+	}
+}
