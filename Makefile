@@ -121,9 +121,10 @@ bench-e2e: ## measure our collector against contrib's kafka exporter; regenerate
 # collector, e2e, crash-test, chaos, …): the compiler's defaults, into dist/.
 # PROFILE=dev, what `make run` builds (RUN_PROFILE=release changes that):
 # the same code without inlining (-gcflags=all=-l), into dist/dev/. A cold
-# build of the programs takes ~15 % less CPU (README "How long it takes");
-# the code it makes is slower, which a demo does not notice. Build what you
-# deploy or measure with the release profile.
+# build of the programs takes about a fifth less CPU (README "How long it
+# takes"); the code it makes is slower (translation: ~1.4x the CPU), which
+# a demo does not notice. Build what you deploy or measure with the
+# release profile.
 PROFILE ?= release
 ifeq ($(PROFILE),release)
 DIST := $(CURDIR)/dist

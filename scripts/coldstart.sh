@@ -6,9 +6,10 @@
 # Each phase prints wall and CPU time (user + sys) and the load average, so
 # runs on a shared machine can be compared; the figures in README.md ("How
 # long it takes") come from it. COLDSTART_PROFILE=release times `make run`
-# with the release build profile instead of make run's own (dev). A REF from before the committed collector
-# sources is timed phase by phase the old way (make collector, then make cli
-# devkafka demo). Ports: COLDSTART_PORT_PREFIX (default 37) + two digits.
+# with the release build profile instead of make run's own (dev). A REF
+# from before the committed collector sources is timed phase by phase the
+# old way (make collector, then make cli devkafka demo). Ports:
+# COLDSTART_PORT_PREFIX (default 37) + two digits.
 set -uo pipefail
 profile=${COLDSTART_PROFILE:-dev}
 repo=$(cd "$(dirname "$0")/.." && pwd)
