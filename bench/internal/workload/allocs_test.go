@@ -28,14 +28,7 @@ func TestTranslateSteadyStateAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("translates seven generations of the saturation workload")
 	}
-	tpl, err := workload.Build(workload.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := translate.New(translate.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tpl, tr := newTranslation(t, workload.DefaultConfig(), translate.DefaultConfig())
 	ctx := context.Background()
 	const warm, runs = 4, 2
 	now := uint64(time.Now().UnixNano())

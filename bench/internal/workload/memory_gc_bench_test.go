@@ -31,14 +31,7 @@ func BenchmarkTranslatorMemoryGC(b *testing.B) {
 }
 
 func benchmarkMemoryGC(b *testing.B, fill int) {
-	tpl, err := workload.Build(workload.DefaultConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr, err := translate.New(translate.DefaultConfig(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tpl, tr := newTranslation(b, workload.DefaultConfig(), translate.DefaultConfig())
 	ctx := context.Background()
 	var buf []byte
 	var cpu time.Duration

@@ -36,14 +36,7 @@ func BenchmarkTranslateLongMessages(b *testing.B) {
 // benchmarkTranslate translates generations of the workload c renders,
 // b.N spans in all.
 func benchmarkTranslate(b *testing.B, c workload.Config) {
-	tpl, err := workload.Build(c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr, err := translate.New(translate.DefaultConfig(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tpl, tr := newTranslation(b, c, translate.DefaultConfig())
 	ctx := context.Background()
 	var buf []byte
 	var cpu time.Duration
@@ -88,4 +81,19 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// newTranslation builds the workload c renders and a translator with cfg:
+// how every translation benchmark and test of this package starts.
+func newTranslation(tb testing.TB, c workload.Config, cfg translate.Config) (*workload.Template, *translate.Translator) {
+	tb.Helper()
+	tpl, err := workload.Build(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tr, err := translate.New(cfg, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tpl, tr
 }

@@ -34,14 +34,7 @@ type zstdCorpus struct {
 // each thread's first full state (~1.6 KiB) and its checkpoint (~7 KiB).
 func saturationCorpus(tb testing.TB) zstdCorpus {
 	tb.Helper()
-	tpl, err := workload.Build(workload.DefaultConfig())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tr, err := translate.New(translate.DefaultConfig(), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	tpl, tr := newTranslation(tb, workload.DefaultConfig(), translate.DefaultConfig())
 	dec, err := zstd.NewReader(nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -402,14 +395,7 @@ func BenchmarkTranslateSaturationZstd(b *testing.B) {
 
 // translateSaturation is BenchmarkTranslateSaturation's loop with cfg.
 func translateSaturation(b *testing.B, cfg translate.Config) {
-	tpl, err := workload.Build(workload.DefaultConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr, err := translate.New(cfg, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tpl, tr := newTranslation(b, workload.DefaultConfig(), cfg)
 	ctx := context.Background()
 	var buf []byte
 	var cpu time.Duration
