@@ -138,12 +138,7 @@ func sizeStateDiff(sd *dashstreampb.StateDiff) (int, bool) {
 }
 
 func appendStateDiff(b []byte, sd *dashstreampb.StateDiff) []byte {
-	if h := sd.Header; h != nil {
-		hs, _ := sizeHeader(h)
-		b = append(b, tagSDHeader)
-		b = protowire.AppendVarint(b, uint64(hs))
-		b = appendHeader(b, h)
-	}
+	b = appendHeaderField(b, tagSDHeader, sd.Header)
 	b = appendBytesField(b, tagSDBase, sd.BaseCheckpointId)
 	for _, op := range sd.Operations {
 		os, _ := sizeDiffOp(op)
@@ -239,12 +234,7 @@ func sizeCheckpoint(cp *dashstreampb.Checkpoint, meta []metaEntry) (int, []metaE
 }
 
 func appendCheckpoint(b []byte, cp *dashstreampb.Checkpoint, meta []metaEntry) []byte {
-	if h := cp.Header; h != nil {
-		hs, _ := sizeHeader(h)
-		b = append(b, tagCPHeader)
-		b = protowire.AppendVarint(b, uint64(hs))
-		b = appendHeader(b, h)
-	}
+	b = appendHeaderField(b, tagCPHeader, cp.Header)
 	b = appendBytesField(b, tagCPID, cp.CheckpointId)
 	b = appendBytesField(b, tagCPState, cp.State)
 	if cp.StateType != "" {
@@ -275,4 +265,16 @@ func appendBytesField(b []byte, tag byte, v []byte) []byte {
 	}
 	b = append(b, tag)
 	return protowire.AppendBytes(b, v)
+}
+
+// appendHeaderField appends h as the message field tag (nothing when nil),
+// the Header of a StateDiff or a Checkpoint.
+func appendHeaderField(b []byte, tag byte, h *dashstreampb.Header) []byte {
+	if h == nil {
+		return b
+	}
+	hs, _ := sizeHeader(h)
+	b = append(b, tag)
+	b = protowire.AppendVarint(b, uint64(hs))
+	return appendHeader(b, h)
 }
