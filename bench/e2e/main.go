@@ -74,6 +74,7 @@ type options struct {
 	longNodes         int
 	telemetrygen      string
 	verify            bool
+	rounds            int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -106,7 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.telemetrygen, "telemetrygen", "build/bench/telemetrygen", "telemetrygen binary for the telemetrygen-plain scenario (built when missing; empty skips the scenario)")
 	fs.BoolVar(&o.verify, "verify", true, "check our streams of the fixed-rate runs with `dashstream verify` (cmd/dashstream)")
 	fs.IntVar(&o.metricsPort, "metrics-port", 18888, "loopback port of the collectors' Prometheus metrics")
-	fs.BoolVar(&o.profile, "profile", false, "take a CPU profile of each collector during the graph saturation run")
+	fs.BoolVar(&o.profile, "profile", false, "take a CPU profile of each collector during the graph saturation run (of the first round)")
+	fs.IntVar(&o.rounds, "rounds", 1, "measure each scenario this many times per collector, alternating which goes first; ratios are the medians of the rounds'")
 	fs.StringVar(&o.workdir, "workdir", "build/bench", "where binaries, logs, profiles and results go")
 	fs.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "document whose \"End to end\" section is regenerated")
 	fs.BoolVar(&o.write, "write", true, "regenerate the section of -out")
@@ -139,6 +141,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.longNodes < 1 || o.longNodes > 1000 {
 		errs = append(errs, errors.New("-long-nodes must be 1..1000"))
+	}
+	if o.rounds < 1 || o.rounds > 20 {
+		errs = append(errs, errors.New("-rounds must be 1..20"))
 	}
 	if o.latencyRate <= 0 {
 		errs = append(errs, errors.New("-latency-rate must be positive"))
@@ -220,6 +225,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Machine:   readMachine(),
 		Command:   commandLine(o.args),
 		Runs:      map[string]map[string]measurement{},
+		Rounds:    map[string][]round{},
 		Baselines: map[string]fullStateBaseline{},
 		Warmup:    o.warmup,
 	}
@@ -288,27 +294,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			res.Baselines[sc.Name] = b
 		}
-		for _, c := range res.Collectors {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		for i := range o.rounds {
+			rd := round{Runs: map[string]measurement{}}
+			scr := sc
+			scr.Profile = sc.Profile && i == 0 // a profile costs CPU: the first round only
+			for _, c := range roundOrder(res.Collectors, i) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fmt.Fprintf(stdout, "bench-e2e: %s on %s, round %d of %d (load average %.1f)\n", sc.Name, c.Name, i+1, o.rounds, loadAverage())
+				m, err := measure(ctx, e, c, scr)
+				if err != nil {
+					msg := fmt.Sprintf("%s on %s, round %d: %v", sc.Name, c.Name, i+1, err)
+					fmt.Fprintln(stderr, "bench-e2e:", msg)
+					res.Failures = append(res.Failures, msg)
+					continue
+				}
+				rd.Order = append(rd.Order, c.Name)
+				rd.Runs[c.Name] = m
+				fmt.Fprintf(stdout, "  %s: %s spans/s, %s CPU-s/M spans, RSS %s MiB, %s records, p99 %s ms, loadgen %s CPU-s/M\n",
+					c.Name, num(m.SpansPerSecond(), 0), num(m.CPUPerMillionSpans(), 2), num(float64(m.PeakRSSKiB)/1024, 1),
+					num(float64(m.Kafka.Records), 0), num(m.LatencyP99Ms, 1), num(m.Load.CPUPerMillionSpans(), 2))
 			}
-			fmt.Fprintf(stdout, "bench-e2e: %s on %s (load average %.1f)\n", sc.Name, c.Name, loadAverage())
-			m, err := measure(ctx, e, c, sc)
-			if err != nil {
-				msg := fmt.Sprintf("%s on %s: %v", sc.Name, c.Name, err)
-				fmt.Fprintln(stderr, "bench-e2e:", msg)
-				res.Failures = append(res.Failures, msg)
-				continue
+			if len(rd.Runs) > 0 {
+				res.Rounds[sc.Name] = append(res.Rounds[sc.Name], rd)
 			}
-			if res.Runs[sc.Name] == nil {
-				res.Runs[sc.Name] = map[string]measurement{}
-			}
-			res.Runs[sc.Name][c.Name] = m
-			fmt.Fprintf(stdout, "  %s: %s spans/s, %s CPU-s/M spans, RSS %s MiB, %s records, p99 %s ms, loadgen %s CPU-s/M\n",
-				c.Name, num(m.SpansPerSecond(), 0), num(m.CPUPerMillionSpans(), 2), num(float64(m.PeakRSSKiB)/1024, 1),
-				num(float64(m.Kafka.Records), 0), num(m.LatencyP99Ms, 1), num(m.Load.CPUPerMillionSpans(), 2))
+		}
+		if med, lo, hi, n, ok := res.medianRatio(sc.Name, cpuRatio); ok && n > 1 {
+			fmt.Fprintf(stdout, "  CPU ours / reference: median %s of %d rounds [%s–%s]\n", times(med), n, times(lo), times(hi))
 		}
 	}
+	res.settleRuns()
 	res.Finished = time.Now()
 
 	resultsPath := filepath.Join(o.workdir, "results.json")

@@ -19,7 +19,8 @@ type results struct {
 	Command    string                            `json:"command"`
 	Scenarios  []scenario                        `json:"-"`
 	Collectors []collectorSpec                   `json:"-"`
-	Runs       map[string]map[string]measurement `json:"runs"` // scenario → collector → measurement
+	Runs       map[string]map[string]measurement `json:"runs"`   // scenario → collector → measurement (see settleRuns)
+	Rounds     map[string][]round                `json:"rounds"` // scenario → every round measured
 	Baselines  map[string]fullStateBaseline      `json:"baselines"`
 	Failures   []string                          `json:"failures"`
 	Warmup     time.Duration                     `json:"warmup"`
@@ -186,6 +187,7 @@ func renderScenario(b *bytes.Buffer, t tableWriter, r *results, sc scenario) {
 	if o, ok := r.get(sc.Name, ours); ok && len(o.Kafka.ByKind) > 0 && sc.Workload.Kind == workload.KindGraph {
 		p("Our records by kind: %s.\n\n", kindSummary(o))
 	}
+	renderRounds(b, t, r, sc)
 	renderProfileShares(b, t, r, sc)
 	for _, c := range r.Collectors {
 		if mm, ok := r.get(sc.Name, c.Name); ok && mm.ProfileTop != "" {
@@ -283,9 +285,12 @@ func renderAims(b *bytes.Buffer, r *results) {
 	}
 	if o, ok := r.get(scGraphSaturation, ours); ok {
 		if ref, ok := r.get(scGraphSaturation, reference); ok {
-			q := o.CPUPerMillionSpans() / ref.CPUPerMillionSpans()
+			q, rounds := o.CPUPerMillionSpans()/ref.CPUPerMillionSpans(), ""
+			if med, lo, hi, n, ok := r.medianRatio(scGraphSaturation, cpuRatio); ok && n > 1 {
+				q, rounds = med, fmt.Sprintf(" (the median of %d paired rounds, range %s–%s; the figures are the median round's)", n, times(lo), times(hi))
+			}
 			p("- Collector CPU per span on graph-shaped traffic within %.1f× of the reference: %s — %s vs %s\n", aimCPURatio, verdict(q <= aimCPURatio), num(o.CPUPerMillionSpans(), 2), num(ref.CPUPerMillionSpans(), 2))
-			p("  CPU-seconds per million spans at saturation, %s.\n", ratio(o.CPUPerMillionSpans(), ref.CPUPerMillionSpans()))
+			p("  CPU-seconds per million spans at saturation, %s%s.\n", times(q), rounds)
 		}
 	} else {
 		p("- CPU per span: not measured in this run.\n")
@@ -339,6 +344,9 @@ func renderMethod(b *bytes.Buffer, warmup time.Duration) {
   and fetch; the rest is the collector's. Sender, collector and consumer share the machine's clock. Spans that
   ended in the first ` + warmup.String() + ` of a run (connection and metadata set-up) are left out.
 - Records and bytes are counted by consuming the whole topic after the run.
+- *Rounds*: this virtual machine's speed drifts by tens of percent within minutes, so one pair of runs
+  can favour either side. ` + "`-rounds N`" + ` measures every scenario N times per collector, alternating which
+  runs first, and judges the aims by the median of the per-round ratios (table "Paired rounds").
 `)
 	b.WriteString("\n")
 }
