@@ -69,7 +69,7 @@ func (t *spanTable) add(k spanKey, v storedMemo) (old storedMemo, evicted bool) 
 			t.grow()
 		}
 		if len(t.ring) == cap(t.ring) {
-			ring := make([]spanEntry, len(t.ring), min(max(2*cap(t.ring), 64), t.max))
+			ring := make([]spanEntry, len(t.ring), ringCap(cap(t.ring), t.max))
 			copy(ring, t.ring)
 			t.ring = ring
 		}
@@ -87,6 +87,22 @@ func (t *spanTable) add(k spanKey, v storedMemo) (old storedMemo, evicted bool) 
 	t.index[pos] = uint64(h)<<32 | uint64(slot+1)
 	return old, evicted
 }
+
+// ringCap is the ring's next capacity after c, at most limit: doubled up
+// to ringSmooth entries, then a quarter more at a time: a ring not yet
+// full (a collector that has not yet seen max spans, at 2,000 spans/s
+// for two minutes) has room for at most a quarter more spans than it
+// holds instead of up to twice as many. The copies add up to about four
+// times the final ring instead of one, once in a translator's life.
+func ringCap(c, limit int) int {
+	if c < ringSmooth {
+		return min(max(2*c, 64), limit)
+	}
+	return min(c+c/4, limit)
+}
+
+// ringSmooth is where the ring stops doubling: 160 KiB of entries.
+const ringSmooth = 4096
 
 // remove takes k out of the index (its ring entry is then overwritten by
 // the caller): each entry after it in its run of the index that may sit

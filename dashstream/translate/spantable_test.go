@@ -88,3 +88,35 @@ func TestSpanTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSpanTableRingGrowth: the ring doubles while small, then grows by a
+// quarter, never past max: once past ringSmooth spans it has room for at
+// most a quarter more than it holds, and it reaches max exactly.
+func TestSpanTableRingGrowth(t *testing.T) {
+	for _, tc := range []struct {
+		max   int
+		spans []int // fills to check along the way
+	}{
+		{max: 100, spans: []int{1, 64, 65, 100}},
+		{max: 1 << 18, spans: []int{4096, 4097, 42_000, 100_000, 1 << 18}},
+		{max: 10_000, spans: []int{5000, 9999, 10_000}},
+	} {
+		tb := newSpanTable(tc.max)
+		added := 0
+		for _, n := range tc.spans {
+			for ; added < n; added++ {
+				tb.add(spanKey{span: pcommon.SpanID{byte(added), byte(added >> 8), byte(added >> 16)}}, storedMemo{})
+			}
+			c := cap(tb.ring)
+			require.LessOrEqual(t, c, tc.max, "max %d, %d spans", tc.max, n)
+			require.GreaterOrEqual(t, c, n)
+			if n > ringSmooth {
+				require.LessOrEqual(t, c, n+n/4+1, "max %d: %d spans in a ring of %d", tc.max, n, c)
+			}
+		}
+		if added == tc.max {
+			require.Equal(t, tc.max, cap(tb.ring), "a full ring")
+		}
+		checkSpanTable(t, &tb)
+	}
+}
