@@ -3,8 +3,8 @@ package dashstream
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"unsafe"
 )
