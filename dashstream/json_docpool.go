@@ -251,11 +251,6 @@ func kidsClassOf(c int) int {
 	return class - 1
 }
 
-// Lists of more than kidsExact members are taken like canonical text
-// (canonHeadroom, canonReach): a list that grows by a member a snapshot
-// (messages) reuses one list for several snapshots, and lists outgrown by
-// one document serve another's somewhat shorter ones.
-
 // kidsCapacity is the capacity of member list class c (0 ≤ c < kidsClasses).
 func kidsCapacity(c int) int {
 	if c < kidsExact {
@@ -266,9 +261,11 @@ func kidsCapacity(c int) int {
 }
 
 // takeKids returns a member list of capacity at least n: a pooled one of
-// n's class (or, beyond kidsExact members, up to canonReach classes above),
-// else a new one of the class's capacity (beyond kidsExact, canonHeadroom
-// classes above).
+// n's class, else a new one of the class's capacity. Lists of more than
+// kidsExact members are taken like canonical text (takeCanon): from up to
+// canonReach classes above, new ones canonHeadroom classes above, so a
+// list that grows by a member a snapshot (messages) serves several
+// snapshots, and lists outgrown by one document serve shorter ones.
 func (p *StateDocPool) takeKids(n int) []docNode {
 	c, capacity := kidsClass(n)
 	if c < 0 {
