@@ -246,7 +246,8 @@ func buildStateDoc(raw string, prev *StateDoc, red StateRedactor, maxDepth, blob
 	}
 	// The canonical text is as long as the compact one unless numbers are
 	// respelled; append grows the buffer in that rare case. With a pool
-	// the buffer is one of its capacity classes (at most 12.5% to spare).
+	// the buffer is one of its capacity classes, with room to grow
+	// (takeCanon: up to about twice the text).
 	need := int(root.clen)
 	if pool != nil {
 		b.canon = pool.takeCanon(need)

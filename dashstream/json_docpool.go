@@ -170,16 +170,46 @@ func canonClassOf(c int) int {
 	return class - 1 // capacity > c: the class below fits in c
 }
 
+// A text that grows snapshot by snapshot would touch every class on its
+// way (a 256-byte step crosses a class every step or few), and each buffer
+// it outgrew would wait in its class's pool until another state reached
+// that size: with many threads growing side by side the pools held a
+// buffer per thread in every class. So a new buffer has canonHeadroom
+// classes to spare (a fifth to two fifths more than the text), and a take also
+// accepts a pooled buffer up to canonReach classes above the text's (up
+// to about twice its size): one buffer serves a growing state for several
+// snapshots, and a buffer outgrown by one state (or given back by a
+// finished one) serves another, smaller one. Measured on the saturation
+// workload (docs/BENCHMARKS.md, issue 22 round 4): the pooled buffers
+// shrink to about a third, CPU time unchanged.
+const (
+	canonHeadroom = 3
+	canonReach    = 8
+)
+
+// canonCapacity is the capacity of class c (0 ≤ c < canonClasses).
+func canonCapacity(c int) int {
+	if c == 0 {
+		return 1 << canonMinBits
+	}
+	base := 1 << (canonMinBits + (c-1)/canonSub)
+	return base + ((c-1)%canonSub+1)*(base/canonSub)
+}
+
 // takeCanon returns a buffer for n bytes of canonical text: a pooled one
-// of n's class, else a new one of the class's capacity.
+// of n's class or up to canonReach classes above, else a new one
+// canonHeadroom classes above n's.
 func (p *StateDocPool) takeCanon(n int) []byte {
 	c, capacity := canonClass(n)
-	if c >= 0 {
-		if b, ok := p.canon[c].Get().(*[]byte); ok {
+	if c < 0 {
+		return make([]byte, 0, capacity)
+	}
+	for i := c; i <= min(c+canonReach, canonClasses-1); i++ {
+		if b, ok := p.canon[i].Get().(*[]byte); ok {
 			return unbox(&p.canonBoxes, b)[:0]
 		}
 	}
-	return make([]byte, 0, capacity)
+	return make([]byte, 0, canonCapacity(min(c+canonHeadroom, canonClasses-1)))
 }
 
 // Member lists come in capacity classes too: exact up to eight members,
@@ -221,16 +251,38 @@ func kidsClassOf(c int) int {
 	return class - 1
 }
 
+// kidsCapacity is the capacity of member list class c (0 ≤ c < kidsClasses).
+func kidsCapacity(c int) int {
+	if c < kidsExact {
+		return c + 1
+	}
+	base := 1 << ((c-kidsExact)/kidsExact + 3)
+	return base + ((c-kidsExact)%kidsExact+1)*(base/kidsExact)
+}
+
 // takeKids returns a member list of capacity at least n: a pooled one of
-// n's class, else a new one of the class's capacity.
+// n's class, else a new one of the class's capacity. Lists of more than
+// kidsExact members are taken like canonical text (takeCanon): from up to
+// canonReach classes above, new ones canonHeadroom classes above, so a
+// list that grows by a member a snapshot (messages) serves several
+// snapshots, and lists outgrown by one document serve shorter ones.
 func (p *StateDocPool) takeKids(n int) []docNode {
 	c, capacity := kidsClass(n)
-	if p != nil && c >= 0 {
-		if b, ok := p.kids[c].Get().(*[]docNode); ok {
-			return unbox(&p.kidsBoxes, b)[:0]
+	if c < 0 {
+		return make([]docNode, 0, capacity)
+	}
+	top, alloc := c, c
+	if n > kidsExact {
+		top, alloc = min(c+canonReach, kidsClasses-1), min(c+canonHeadroom, kidsClasses-1)
+	}
+	if p != nil {
+		for i := c; i <= top; i++ {
+			if b, ok := p.kids[i].Get().(*[]docNode); ok {
+				return unbox(&p.kidsBoxes, b)[:0]
+			}
 		}
 	}
-	return make([]docNode, 0, capacity)
+	return make([]docNode, 0, kidsCapacity(alloc))
 }
 
 // builderScratch is what a build uses only while it runs: the parser's

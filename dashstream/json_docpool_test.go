@@ -3,18 +3,11 @@ package dashstream
 import (
 	"bytes"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"unsafe"
 )
-
-// classCapacity is the capacity of canonical buffer class c.
-func classCapacity(c int) int {
-	if c == 0 {
-		return 1 << canonMinBits
-	}
-	base := 1 << (canonMinBits + (c-1)/canonSub)
-	return base + ((c-1)%canonSub+1)*(base/canonSub)
-}
 
 // TestCanonClasses: a text's class capacity holds it with at most an
 // eighth to spare; a buffer goes back to the largest class it can serve,
@@ -22,7 +15,7 @@ func classCapacity(c int) int {
 func TestCanonClasses(t *testing.T) {
 	for n := 1; n <= 1<<22; n += 1 + n/97 {
 		c, capacity := canonClass(n)
-		if c < 0 || capacity != classCapacity(c) || capacity < n || (n > 64 && capacity-n > n/8+1) {
+		if c < 0 || capacity != canonCapacity(c) || capacity < n || (n > 64 && capacity-n > n/8+1) {
 			t.Fatalf("canonClass(%d) = %d, capacity %d", n, c, capacity)
 		}
 		if back := canonClassOf(capacity); back != c {
@@ -30,9 +23,9 @@ func TestCanonClasses(t *testing.T) {
 		}
 		for _, spare := range []int{1, n / 16, n / 3} {
 			got := canonClassOf(capacity + spare)
-			if got < c || classCapacity(got) > capacity+spare || classCapacity(got+1) <= capacity+spare {
+			if got < c || canonCapacity(got) > capacity+spare || canonCapacity(got+1) <= capacity+spare {
 				t.Fatalf("capacity %d goes back to class %d (capacity %d), not the largest it serves",
-					capacity+spare, got, classCapacity(got))
+					capacity+spare, got, canonCapacity(got))
 			}
 		}
 	}
@@ -129,15 +122,6 @@ func TestParserBoxesShortStringsOnce(t *testing.T) {
 	}
 }
 
-// kidsCapacity is the capacity of member list class c.
-func kidsCapacity(c int) int {
-	if c < kidsExact {
-		return c + 1
-	}
-	base := 1 << ((c-kidsExact)/kidsExact + 3)
-	return base + ((c-kidsExact)%kidsExact+1)*(base/kidsExact)
-}
-
 // TestKidsClasses: a member list's class capacity holds it (exactly up to
 // eight members, else with at most an eighth to spare), and a list goes
 // back to the largest class it serves.
@@ -160,5 +144,163 @@ func TestKidsClasses(t *testing.T) {
 	}
 	if c := kidsClassOf(0); c != -1 {
 		t.Fatalf("an empty list goes to class %d", c)
+	}
+}
+
+// TestTakeCanonReach: a take serves n bytes with a pooled buffer of n's
+// class or up to canonReach classes above (not below, not further up),
+// and otherwise makes one canonHeadroom classes above n's.
+func TestTakeCanonReach(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop entries")
+	}
+	for _, n := range []int{40, 100, 3000, 70_000} {
+		c, _ := canonClass(n)
+		for _, tc := range []struct {
+			offset int // pooled buffer's class, relative to n's
+			taken  bool
+		}{
+			{-1, false}, {0, true}, {1, true}, {canonHeadroom, true}, {canonReach, true}, {canonReach + 1, false},
+		} {
+			if c+tc.offset < 0 {
+				continue
+			}
+			var pooled, got []byte
+			taken := false
+			// A goroutine moved to another P between the put and the take
+			// misses what it put: try again before calling it a miss.
+			for try := 0; try < 3 && !taken; try++ {
+				var p StateDocPool
+				pooled = make([]byte, 0, canonCapacity(c+tc.offset))
+				p.putBytes(pooled)
+				got = p.takeCanon(n)
+				taken = unsafe.SliceData(got) == unsafe.SliceData(pooled)
+			}
+			if taken != tc.taken {
+				t.Errorf("n=%d, pooled buffer %d classes up (capacity %d): taken %v, want %v", n, tc.offset, cap(pooled), taken, tc.taken)
+			}
+			if !tc.taken && cap(got) != canonCapacity(c+canonHeadroom) {
+				t.Errorf("n=%d: new buffer of capacity %d, want %d (class %d + %d)", n, cap(got), canonCapacity(c+canonHeadroom), c, canonHeadroom)
+			}
+			if len(got) != 0 || cap(got) < n {
+				t.Errorf("n=%d: took len %d cap %d", n, len(got), cap(got))
+			}
+		}
+	}
+}
+
+// TestTakeKidsReach: lists of up to kidsExact members are taken from
+// their exact class; longer ones like canonical text (takeCanon).
+func TestTakeKidsReach(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop entries")
+	}
+	for _, tc := range []struct {
+		n, offset int
+		taken     bool
+		newCap    int // capacity of a new list when not taken
+	}{
+		{n: 3, offset: 0, taken: true},
+		{n: 3, offset: 1, taken: false, newCap: 3},
+		{n: 8, offset: 1, taken: false, newCap: 8},
+		{n: 20, offset: -1, taken: false, newCap: kidsCapacity(kidsClassMust(20) + canonHeadroom)},
+		{n: 20, offset: 0, taken: true},
+		{n: 20, offset: canonReach, taken: true},
+		{n: 20, offset: canonReach + 1, taken: false, newCap: kidsCapacity(kidsClassMust(20) + canonHeadroom)},
+		{n: 500, offset: canonHeadroom, taken: true},
+	} {
+		c := kidsClassMust(tc.n)
+		var pooled, got []docNode
+		taken := false
+		for try := 0; try < 3 && !taken; try++ { // see TestTakeCanonReach
+			var p StateDocPool
+			pooled = make([]docNode, 0, kidsCapacity(c+tc.offset))
+			box := pooled
+			p.kids[kidsClassOf(cap(pooled))].Put(&box)
+			got = p.takeKids(tc.n)
+			taken = unsafe.SliceData(got) == unsafe.SliceData(pooled)
+		}
+		if taken != tc.taken {
+			t.Errorf("n=%d, pooled list %d classes up (capacity %d): taken %v, want %v", tc.n, tc.offset, cap(pooled), taken, tc.taken)
+		}
+		if !tc.taken && cap(got) != tc.newCap {
+			t.Errorf("n=%d: new list of capacity %d, want %d", tc.n, cap(got), tc.newCap)
+		}
+	}
+}
+
+func kidsClassMust(n int) int {
+	c, _ := kidsClass(n)
+	return c
+}
+
+// TestStateDocPoolGrowingThreads: threads side by side whose states grow
+// by a message a snapshot (the saturation workload's append pattern),
+// generation after generation, built and retired as the translator does.
+// A thread's snapshots reuse a few buffers instead of one per class, and
+// what the pool holds once all have finished stays within a small multiple
+// of what the live documents of one generation hold.
+func TestStateDocPoolGrowingThreads(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop entries")
+	}
+	// A collection empties the pools (two in a row): none while counting.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	for _, tc := range []struct {
+		threads, snapshots, gens, msg int
+		// Bounds: canonical buffers made per thread, and what the pool
+		// holds at the end over what the last documents held (class by
+		// class pools: 20, 12 and 32 buffers a thread; 11.6, 10.9 and 8.1
+		// times; with headroom and reach 9, 4.7 and 10.5; 5.2, 3.3 and 2.6).
+		perThread, heldRatio float64
+	}{
+		{threads: 1, snapshots: 20, gens: 3, msg: 256, perThread: 12, heldRatio: 7},
+		{threads: 20, snapshots: 20, gens: 3, msg: 256, perThread: 7, heldRatio: 5},
+		{threads: 10, snapshots: 30, gens: 2, msg: 1024, perThread: 20, heldRatio: 5},
+	} {
+		t.Run(fmt.Sprintf("threads=%d/snapshots=%d/msg=%d", tc.threads, tc.snapshots, tc.msg), func(t *testing.T) {
+			var pool StateDocPool
+			buffers := map[*byte]bool{}
+			lastLive := 0
+			for gen := 0; gen < tc.gens; gen++ {
+				docs := make([]*StateDoc, tc.threads)
+				msgs := make([]string, tc.threads)
+				for step := 0; step < tc.snapshots; step++ {
+					lastLive = 0
+					for th := range docs {
+						msgs[th] += fmt.Sprintf(`{"role":"assistant","content":"%d %s"},`, step, strings.Repeat("x", tc.msg))
+						raw := `{"context":"` + strings.Repeat("c", 1024) + `","messages":[` + msgs[th] + `null],"step":` + fmt.Sprint(step) + `}`
+						doc, err := pool.Build(raw, docs[th], nil, 0)
+						if err != nil {
+							t.Fatal(err)
+						}
+						buffers[unsafe.SliceData(doc.CanonicalJSON())] = true
+						pool.Retire(docs[th], doc)
+						docs[th] = doc
+						lastLive += cap(doc.canon) + cap(doc.marks)
+					}
+				}
+				for th := range docs {
+					pool.Retire(docs[th], nil)
+				}
+			}
+			if perThread := float64(len(buffers)) / float64(tc.threads); perThread > tc.perThread {
+				t.Errorf("%d canonical buffers for %d threads of %d snapshots: %.1f a thread", len(buffers), tc.threads, tc.snapshots, perThread)
+			}
+			held := 0
+			for c := range pool.canon {
+				for {
+					b, ok := pool.canon[c].Get().(*[]byte)
+					if !ok {
+						break
+					}
+					held += cap(*b)
+				}
+			}
+			if float64(held) > tc.heldRatio*float64(lastLive) {
+				t.Errorf("the pool holds %d bytes of buffers, the last snapshots' documents %d", held, lastLive)
+			}
+			t.Logf("%d buffers, pool holds %d bytes, live documents %d", len(buffers), held, lastLive)
+		})
 	}
 }

@@ -22,7 +22,8 @@ func checkSpanMemory(t *testing.T, m *spanMemory) {
 	defer m.mu.Unlock()
 	checkSpanTable(t, &m.spans)
 	naming := make(map[runRef]uint32)
-	for _, e := range m.spans.ring {
+	for slot := range m.spans.len() {
+		e := m.spans.entry(slot)
 		if v := e.memo; v.run != 0 {
 			naming[v.run]++
 		}

@@ -16,18 +16,19 @@ import (
 // holding nothing else.
 func checkSpanTable(t *testing.T, tb *spanTable) {
 	t.Helper()
-	require.LessOrEqual(t, len(tb.ring), tb.max)
+	require.LessOrEqual(t, tb.len(), tb.max)
 	used := 0
 	for _, e := range tb.index {
 		if e != 0 {
 			used++
 		}
 	}
-	require.Equal(t, len(tb.ring), used, "one index place per ring entry")
-	if len(tb.ring) > 0 {
+	require.Equal(t, tb.len(), used, "one index place per ring entry")
+	if tb.len() > 0 {
 		require.LessOrEqual(t, 2*used, len(tb.index), "the index is at most half full")
 	}
-	for slot, e := range tb.ring {
+	for slot := range tb.len() {
+		e := tb.entry(slot)
 		pos, found := tb.find(e.key, tb.hash(e.key))
 		require.Equal(t, slot, found, "ring entry %d found by its key", slot)
 		require.Equal(t, uint64(slot+1), tb.index[pos]&(1<<32-1))
@@ -86,5 +87,60 @@ func TestSpanTable(t *testing.T) {
 			require.NotNil(t, got)
 			require.Equal(t, v, *got)
 		}
+	}
+}
+
+// ringCapacity is how many spans tb's ring has room for without growing.
+func ringCapacity(tb *spanTable) int {
+	c := 0
+	for _, ch := range tb.chunks {
+		c += len(ch)
+	}
+	return c
+}
+
+// TestSpanTableRingGrowth: the ring's first chunk doubles while small,
+// then whole chunks are added, never past max: the ring has room for
+// fewer than a chunk more spans than it holds (at least 64), and reaches
+// max exactly; entries stay where they were put.
+func TestSpanTableRingGrowth(t *testing.T) {
+	for _, tc := range []struct {
+		max   int
+		spans []int // fills to check along the way
+	}{
+		{max: 100, spans: []int{1, 64, 65, 100}},
+		{max: 1 << 18, spans: []int{ringChunk - 1, ringChunk, ringChunk + 1, 42_000, 100_000, 1 << 18}},
+		{max: 10_000, spans: []int{5000, 9999, 10_000}},
+		{max: 3 * ringChunk, spans: []int{3 * ringChunk}},
+	} {
+		tb := newSpanTable(tc.max)
+		key := func(i int) spanKey { return spanKey{span: pcommon.SpanID{byte(i), byte(i >> 8), byte(i >> 16), 1}} }
+		added := 0
+		for _, n := range tc.spans {
+			for ; added < n; added++ {
+				tb.add(key(added), storedMemo{run: runRef(added)})
+			}
+			c := ringCapacity(&tb)
+			require.LessOrEqual(t, c, tc.max, "max %d, %d spans", tc.max, n)
+			require.GreaterOrEqual(t, c, n)
+			require.Less(t, c, max(n+ringChunk, 2*n, 65), "max %d: %d spans in a ring of %d", tc.max, n, c)
+			if n > ringChunk {
+				require.Less(t, c, n+ringChunk, "max %d: %d spans in a ring of %d", tc.max, n, c)
+			}
+		}
+		require.Equal(t, tc.max, ringCapacity(&tb), "a full ring")
+		for i := range added {
+			require.Equal(t, runRef(i), tb.get(key(i)).run, "max %d: span %d", tc.max, i)
+		}
+		checkSpanTable(t, &tb)
+		// Once full, each add forgets the oldest, chunk after chunk.
+		for ; added < 2*tc.max+7; added++ {
+			old, evicted := tb.add(key(added), storedMemo{run: runRef(added)})
+			require.True(t, evicted)
+			require.Equal(t, runRef(added-tc.max), old.run, "max %d: add %d evicts", tc.max, added)
+			require.Nil(t, tb.get(key(added-tc.max)))
+		}
+		require.Equal(t, tc.max, ringCapacity(&tb))
+		checkSpanTable(t, &tb)
 	}
 }
