@@ -73,8 +73,9 @@ test: ## run all tests with the race detector
 	$(GO) test -race ./...
 
 .PHONY: test-allocs
-test-allocs: ## allocation budgets, which the race detector cannot check
+test-allocs: ## allocation budgets and buffer-pool reuse, which the race detector cannot check
 	$(GO) test -count 1 -run 'Allocs' ./bench/internal/workload
+	$(GO) test -count 1 ./dashstream
 
 .PHONY: lint
 lint: tools ## gofmt, go vet and staticcheck
