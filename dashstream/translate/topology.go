@@ -2,8 +2,8 @@ package translate
 
 import (
 	"encoding/json"
-	"slices"
 	"strings"
+	"unique"
 
 	"github.com/dashstream/dashstreamexporter/dashstream"
 )
@@ -44,6 +44,10 @@ type observedGraph struct {
 	// schema is the rendered GraphSchema JSON, "" when it must be rendered
 	// again.
 	schema string
+	// frozen: nodes and edges rest in rest (topology_rest.go) while the
+	// thread has no run using the graph.
+	frozen bool
+	rest   unique.Handle[string]
 }
 
 type observedNode struct {
@@ -73,6 +77,7 @@ func (gs *observedGraphs) get(name string) *observedGraph {
 		if g.name == name {
 			copy(gs.graphs[i:], gs.graphs[i+1:])
 			gs.graphs[len(gs.graphs)-1] = g
+			g.thaw()
 			return g
 		}
 	}
@@ -85,18 +90,13 @@ func (gs *observedGraphs) get(name string) *observedGraph {
 	return g
 }
 
-// trim gives the graphs' lists back the room kept for growth and drops
-// the rendered schemas (rendered again at the next GRAPH_START): a session
-// between runs holds only what it learned.
+// trim freezes the graphs (topology_rest.go) and drops their rendered
+// schemas (rendered again at the next GRAPH_START): a session between
+// runs holds only what it learned, shared with every thread that learned
+// the same.
 func (gs *observedGraphs) trim() {
 	for _, g := range gs.graphs {
-		if cap(g.nodes) > len(g.nodes) {
-			g.nodes = slices.Clone(g.nodes)
-		}
-		if cap(g.edges) > len(g.edges) {
-			g.edges = slices.Clone(g.edges)
-		}
-		g.schema = ""
+		g.freeze()
 	}
 }
 
@@ -112,6 +112,7 @@ func (g *observedGraph) room(n int) bool {
 // node returns the place in nodes of the node named name, adding it on
 // first sight (-1: no room for it).
 func (g *observedGraph) node(name string) int {
+	g.thaw()
 	for i := range g.nodes {
 		if g.nodes[i].name == name {
 			return i
@@ -173,6 +174,7 @@ func (g *observedGraph) addEdge(from, to string, conditional bool, label string)
 // scratch holds the cursor's copy of the run's newest nodes (kept by
 // the caller between calls).
 func (g *observedGraph) learn(rw *runWork, rs *runState, scratch *[]string) {
+	g.thaw()
 	if rw.entryPoint != "" && !isPseudoNode(rw.entryPoint) {
 		g.setEntry(rw.entryPoint, true)
 	}
@@ -232,6 +234,7 @@ func nodeKinds(ne *nodeExec, rs *runState) int {
 // metadata.truncated says when some did not, or when the session's bounds
 // kept some out.
 func (g *observedGraph) schemaJSON(budget int) string {
+	g.thaw()
 	if g.schema != "" || len(g.nodes) == 0 {
 		return g.schema
 	}
