@@ -2,10 +2,12 @@ package dashstreamexporter // import "github.com/dashstream/dashstreamexporter"
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -196,12 +198,24 @@ func (s *restoreStash) setActive(active bool) {
 	s.mu.Unlock()
 }
 
-// drain returns the stashed records, oldest first, and empties the stash.
+// drain returns the stashed records, each thread's in sequence order, and
+// empties the stash. The persistent queue hands back the requests it found
+// in flight in the order of its list of dispatched items, which is not the
+// order they were queued in (finishing an item moves the list's last entry
+// into its place), so a thread's later records may have been decoded
+// before its earlier ones: sorted by thread and sequence, they go out in
+// the order they were translated (SPEC §4.6).
 func (s *restoreStash) drain() []*translate.Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.recs
 	s.recs = nil
+	slices.SortStableFunc(out, func(a, b *translate.Record) int {
+		if c := strings.Compare(a.ThreadID, b.ThreadID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Sequence, b.Sequence)
+	})
 	return out
 }
 

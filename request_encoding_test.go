@@ -143,6 +143,39 @@ func TestRequestEncodingRestoreStash(t *testing.T) {
 	assert.Empty(t, stash.drain())
 }
 
+// The persistent queue hands back the requests it found in flight in the
+// order of its dispatched-items list, which finishing items reorders
+// (swap-remove): a thread's later request can be decoded first. The stash
+// still gives each thread's records in sequence order (a crash test run
+// once saw every in-flight thread's first full state land after its
+// patches).
+func TestRestoreStashOrdersEachThread(t *testing.T) {
+	stash := &restoreStash{}
+	enc := requestEncoding{stash: stash}
+	var encoded [][]byte
+	for _, recs := range [][]*translate.Record{
+		append(testRecords(2, 8, "a", 10), testRecords(2, 8, "b", 100)...), // queued first
+		append(testRecords(2, 8, "b", 102), testRecords(2, 8, "a", 12)...),
+		testRecords(1, 8, "a", 14), // queued last
+	} {
+		data, err := enc.Marshal(t.Context(), newRecordsRequest(recs))
+		require.NoError(t, err)
+		encoded = append(encoded, data)
+	}
+	stash.setActive(true)
+	for _, i := range []int{2, 0, 1} { // the dispatched list's order after a swap-remove
+		_, _, err := enc.Unmarshal(encoded[i])
+		require.NoError(t, err)
+	}
+	stash.setActive(false)
+
+	byThread := map[string][]uint64{}
+	for _, r := range stash.drain() {
+		byThread[r.ThreadID] = append(byThread[r.ThreadID], r.Sequence)
+	}
+	assert.Equal(t, map[string][]uint64{"a": {10, 11, 12, 13, 14}, "b": {100, 101, 102, 103}}, byThread)
+}
+
 // goldenRecords exercise every field of the stored format: several
 // headers (one empty, one shared by both records), a value of more than 127
 // bytes (two-byte lengths) and a record without headers.
