@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -84,21 +85,11 @@ func (r *results) representative(sc string) (round, bool) {
 	if len(ps) == 0 {
 		return round{}, false
 	}
-	idx := make([]int, len(ps))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		x, y := cpuRatio(ps[a].Runs[ours], ps[a].Runs[reference]), cpuRatio(ps[b].Runs[ours], ps[b].Runs[reference])
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+	// pairs returns a fresh slice: sorting it leaves Rounds as measured.
+	slices.SortStableFunc(ps, func(a, b round) int {
+		return cmp.Compare(cpuRatio(a.Runs[ours], a.Runs[reference]), cpuRatio(b.Runs[ours], b.Runs[reference]))
 	})
-	return ps[idx[(len(idx)-1)/2]], true
+	return ps[(len(ps)-1)/2], true
 }
 
 // settleRuns fills Runs (what the scenario tables and aims read) from the

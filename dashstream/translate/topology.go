@@ -110,9 +110,9 @@ func (g *observedGraph) room(n int) bool {
 }
 
 // node returns the place in nodes of the node named name, adding it on
-// first sight (-1: no room for it).
+// first sight (-1: no room for it). It and the mutators built on it work on
+// a thawed graph: get, learn and schemaJSON thaw a frozen one.
 func (g *observedGraph) node(name string) int {
-	g.thaw()
 	for i := range g.nodes {
 		if g.nodes[i].name == name {
 			return i

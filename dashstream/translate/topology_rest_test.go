@@ -120,11 +120,7 @@ func TestRestingThreadsShareTopology(t *testing.T) {
 		t.Fatalf("finished threads' graphs: frozen %v, shared %v", frozen, shared)
 	}
 
-	var schemas []uiGraphSchema
-	for _, s := range oiLoopRun("run9", "t1", []string{"plan", "review", "publish"}, []string{"publish"}) {
-		got, _ := graphStartSchemas(t, translateAll(t, tr, buildTraces(s)))
-		schemas = append(schemas, got...)
-	}
+	schemas := schemasSpanBySpan(t, tr, oiLoopRun("run9", "t1", []string{"plan", "review", "publish"}, []string{"publish"}))
 	if len(schemas) != 1 {
 		t.Fatalf("%d GRAPH_STARTs, want 1", len(schemas))
 	}

@@ -101,6 +101,18 @@ func oiLoopRun(trace, thread string, path []string, choices []string) []sp {
 	return spans
 }
 
+// schemasSpanBySpan translates a run's spans one call each and returns the
+// GRAPH_START schemas they gave.
+func schemasSpanBySpan(t *testing.T, tr *Translator, spans []sp) []uiGraphSchema {
+	t.Helper()
+	var schemas []uiGraphSchema
+	for _, s := range spans {
+		got, _ := graphStartSchemas(t, translateAll(t, tr, buildTraces(s)))
+		schemas = append(schemas, got...)
+	}
+	return schemas
+}
+
 func TestObservedGraphSchema(t *testing.T) {
 	const thread = "topology-thread"
 	first := oiLoopRun("run1", thread, []string{"plan", "review", "revise", "review", "publish"}, []string{"revise", "publish"})
@@ -134,11 +146,7 @@ func TestObservedGraphSchema(t *testing.T) {
 		translateAll(t, tr, buildTraces(first...))
 		// The second run's spans arrive one by one: its GRAPH_START (with
 		// the first span) already has the whole topology.
-		var schemas []uiGraphSchema
-		for _, s := range second {
-			got, _ := graphStartSchemas(t, translateAll(t, tr, buildTraces(s)))
-			schemas = append(schemas, got...)
-		}
+		schemas := schemasSpanBySpan(t, tr, second)
 		if len(schemas) != 1 {
 			t.Fatalf("%d GRAPH_STARTs for the second run, want 1", len(schemas))
 		}
